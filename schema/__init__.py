@@ -1,0 +1,28 @@
+"""The GraphQL schema: ``from schema import schema``."""
+
+import strawberry
+from django.conf import settings
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
+from strawberry_django.optimizer import DjangoOptimizerExtension
+
+from schema.catalog.queries import CatalogQuery
+
+
+@strawberry.type(description="Everything a storefront can read.")
+class Query(CatalogQuery):
+    pass
+
+
+schema = strawberry.Schema(
+    query=Query,
+    config=StrawberryConfig(relay_max_results=settings.GRAPHQL_MAX_PAGE_SIZE),
+    extensions=[
+        DjangoOptimizerExtension,
+        QueryDepthLimiter(max_depth=settings.GRAPHQL_MAX_DEPTH),
+        MaxAliasesLimiter(max_alias_count=settings.GRAPHQL_MAX_ALIASES),
+        MaxTokensLimiter(max_token_count=settings.GRAPHQL_MAX_TOKENS),
+    ],
+)
+
+__all__ = ["schema"]

@@ -1,0 +1,79 @@
+"""Catalog reads."""
+
+import strawberry
+import strawberry_django
+from strawberry import relay
+from strawberry.types import Info
+
+from schema.catalog.types import (
+    AttributeType,
+    CategoryType,
+    ProductConnection,
+    ProductListField,
+    ProductType,
+    ProductVariantType,
+)
+from schema.context import current_user
+from schema.errors import graphql_error
+from shop.catalog import selectors
+from shop.catalog.errors import CatalogError, ErrorCode
+from shop.catalog.models import Category, Product
+
+
+def _node_pk(node_id: relay.GlobalID, type_name: str, argument: str) -> str:
+    if node_id.type_name != type_name:
+        raise graphql_error(
+            CatalogError(
+                ErrorCode.INVALID,
+                f"{argument} must be the ID of a {type_name}, "
+                f"not of a {node_id.type_name}.",
+                field=argument,
+            )
+        )
+    return node_id.node_id
+
+
+@strawberry.type
+class CatalogQuery:
+    products: ProductConnection = strawberry_django.connection(
+        field_cls=ProductListField,
+        description="Published products: filter, sort and page through them.",
+    )
+
+    @strawberry_django.field(description="One product, by ID or by slug.")
+    def product(
+        self,
+        info: Info,
+        id: relay.GlobalID | None = None,
+        slug: str | None = None,
+    ) -> ProductType | None:
+        if (id is None) == (slug is None):
+            raise graphql_error(
+                CatalogError(
+                    ErrorCode.INVALID, "Give exactly one of id and slug.", field="id"
+                )
+            )
+        products = Product.objects.all()
+        if id is not None:
+            return products.filter(pk=_node_pk(id, "Product", "id"))
+        return products.filter(slug=slug)
+
+    @strawberry_django.field(description="One variant, by its SKU.")
+    def variant(self, info: Info, sku: str) -> ProductVariantType | None:
+        return selectors.variant_list(user=current_user(info)).filter(sku=sku)
+
+    @strawberry_django.field(description="The root categories; children nest below.")
+    def categories(self) -> list[CategoryType]:
+        return selectors.category_roots()
+
+    @strawberry_django.field(description="One category, by slug.")
+    def category(self, slug: str) -> CategoryType | None:
+        return Category.objects.filter(slug=slug)
+
+    @strawberry_django.field(description="Every attribute, for filter facets.")
+    def attributes(self) -> list[AttributeType]:
+        return selectors.attribute_list()
+
+    node: relay.Node | None = strawberry_django.node(
+        description="Any object by its global ID."
+    )

@@ -1,0 +1,323 @@
+"""Catalog types: categories, products, variants and their attributes."""
+
+from decimal import Decimal
+
+import strawberry
+import strawberry_django
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from strawberry import UNSET, relay
+from strawberry.annotation import StrawberryAnnotation
+from strawberry.types import Info
+from strawberry.types.arguments import StrawberryArgument
+from strawberry_django import Ordering
+from strawberry_django.fields.field import StrawberryDjangoField
+from strawberry_django.filters import process_filters
+from strawberry_django.relay import DjangoCursorConnection, DjangoCursorEdge
+
+from schema.common import Money, PriceRange
+from schema.context import current_user
+from schema.errors import graphql_error
+from shop.catalog import selectors
+from shop.catalog.errors import CatalogError, ErrorCode
+from shop.catalog.models import (
+    AssignedAttribute,
+    Attribute,
+    AttributeValue,
+    Category,
+    Product,
+    ProductVariant,
+)
+
+# ---------------------------------------------------------------- filtering
+
+
+@strawberry.input(description="Match products by one attribute's values.")
+class AttributeFilter:
+    slug: str = strawberry.field(description='The attribute\'s slug, e.g. "color".')
+    values: list[str] = strawberry.field(
+        description="Value slugs; a product matches when it has any of them."
+    )
+
+
+def _condition(description: str):
+    # Handled as a whole by ProductFilter.filter, never as a plain field lookup.
+    return strawberry_django.filter_field(
+        default=UNSET, description=description, skip_queryset_filter=True
+    )
+
+
+@strawberry_django.filter_type(
+    Product,
+    name="ProductFilter",
+    description=(
+        "Product conditions, all of which must hold. Price, attribute and in-stock "
+        "conditions must hold for one same variant."
+    ),
+)
+class ProductFilter:
+    search: str | None = _condition("Full text over name, description and SKUs.")
+    category: str | None = _condition("A category slug; descendants are included.")
+    min_price: Decimal | None = _condition("A variant costs at least this much.")
+    max_price: Decimal | None = _condition("A variant costs at most this much.")
+    attributes: list[AttributeFilter] | None = _condition(
+        "OR within one attribute's values, AND across attributes."
+    )
+    in_stock: bool | None = _condition(
+        "true: a variant can be bought; false: every variant is sold out."
+    )
+
+    @strawberry_django.filter_field
+    def filter(self, info: Info, queryset: QuerySet, prefix: str) -> tuple[QuerySet, Q]:
+        def given(value):
+            return None if value is UNSET else value
+
+        try:
+            condition = selectors.product_conditions(
+                search=given(self.search),
+                category=given(self.category),
+                min_price=given(self.min_price),
+                max_price=given(self.max_price),
+                attributes=[
+                    selectors.AttributeCondition(slug=a.slug, values=a.values)
+                    for a in given(self.attributes) or ()
+                ],
+                in_stock=given(self.in_stock),
+            )
+        except CatalogError as error:
+            raise graphql_error(error) from error
+        # AND / OR / NOT / DISTINCT, each nested filter coming back through here.
+        queryset, nested = process_filters(
+            self, queryset, info, prefix, skip_object_filter_method=True
+        )
+        if not prefix:
+            queryset = selectors.product_search_ranked(
+                queryset, search=given(self.search)
+            )
+        return queryset, condition & nested
+
+
+# Columns behind each ProductOrder field. Nullable ones sort nulls last by default
+# (products without variants or reviews), whichever the direction.
+_ORDER_COLUMNS = {
+    "created_at": "created_at",
+    "name": "name",
+    "price": "price_min",
+    "rating": "rating_average",
+}
+
+
+@strawberry_django.order_type(
+    Product,
+    name="ProductOrder",
+    description=(
+        "One sort key: set exactly one field per item; items apply in list order."
+    ),
+)
+class ProductOrder:
+    created_at: Ordering | None = strawberry.field(
+        default=UNSET, description="When the product was created."
+    )
+    name: Ordering | None = strawberry.field(
+        default=UNSET, description="The product's name."
+    )
+    price: Ordering | None = strawberry.field(
+        default=UNSET, description="The lowest price among its variants."
+    )
+    rating: Ordering | None = strawberry.field(
+        default=UNSET, description="The average review rating."
+    )
+
+    @strawberry_django.order_field
+    def order(self, info: Info, queryset: QuerySet, prefix: str):
+        chosen = [
+            (name, getattr(self, name))
+            for name in _ORDER_COLUMNS
+            if getattr(self, name) not in (UNSET, None)
+        ]
+        if len(chosen) != 1:
+            raise graphql_error(
+                CatalogError(
+                    ErrorCode.INVALID,
+                    "Each ordering item takes exactly one field, e.g. "
+                    "[{price: ASC}, {createdAt: DESC}].",
+                    field="ordering",
+                )
+            )
+        name, direction = chosen[0]
+        expression = direction.resolve(f"{prefix}{_ORDER_COLUMNS[name]}")
+        if "NULLS" not in direction.name:
+            expression.nulls_first, expression.nulls_last = None, True
+        return queryset, [expression]
+
+
+class ProductListField(StrawberryDjangoField):
+    """A product list field whose ``ordering`` argument also accepts null.
+
+    strawberry-django declares it ``[ProductOrder!]! = []``; the contract (and
+    Apollo clients passing ``ordering: null``) want ``[ProductOrder!]``.
+    """
+
+    @property
+    def arguments(self) -> list[StrawberryArgument]:
+        arguments = super().arguments
+        for argument in arguments:
+            if argument.python_name == "ordering":
+                argument.type_annotation = StrawberryAnnotation(
+                    list[ProductOrder] | None
+                )
+                argument.default = None
+        return arguments
+
+    @arguments.setter
+    def arguments(self, value: list[StrawberryArgument]) -> None:
+        StrawberryDjangoField.arguments.fset(self, value)
+
+
+# ---------------------------------------------------------------- types
+
+
+@strawberry_django.type(
+    Attribute,
+    name="Attribute",
+    description='A property defined by staff: "Color", "Storage", "Size".',
+)
+class AttributeType(relay.Node):
+    name: strawberry.auto
+    slug: strawberry.auto
+    values: list["AttributeValueType"] = strawberry_django.field(
+        description="The values it can take, in display order."
+    )
+
+
+@strawberry_django.type(
+    AttributeValue, name="AttributeValue", description='One value: "Red", "256 GB".'
+)
+class AttributeValueType(relay.Node):
+    name: strawberry.auto
+    slug: strawberry.auto
+
+
+@strawberry_django.type(
+    AssignedAttribute,
+    name="SelectedAttribute",
+    description="An attribute and the value a product or variant has for it.",
+)
+class SelectedAttributeType:
+    attribute: AttributeType
+    value: AttributeValueType
+
+
+@strawberry_django.type(
+    Category, name="Category", description="A node of the category tree."
+)
+class CategoryType(relay.Node):
+    name: strawberry.auto
+    slug: strawberry.auto
+    description: strawberry.auto
+    parent: "CategoryType | None" = strawberry_django.field(
+        description="The parent category; null for a root."
+    )
+    children: list["CategoryType"] = strawberry_django.field(
+        description="The categories directly below this one."
+    )
+    products: "ProductConnection" = strawberry_django.connection(
+        field_cls=ProductListField,
+        description=(
+            "Products filed directly under this category. For a whole subtree, "
+            "use Query.products(filters: {category: <slug>})."
+        ),
+    )
+
+
+def _user_sees(info: Info, queryset: QuerySet) -> QuerySet:
+    return selectors.product_list(user=current_user(info), products=queryset)
+
+
+_IN_STOCK = Exists(
+    ProductVariant.objects.filter(product=OuterRef("pk"), quantity_available__gt=0)
+)
+
+
+@strawberry_django.type(
+    Product,
+    name="Product",
+    filters=ProductFilter,
+    ordering=ProductOrder,
+    description="What a shopper browses: the parent of its variants.",
+)
+class ProductType(relay.Node):
+    name: strawberry.auto
+    slug: strawberry.auto
+    description: strawberry.auto
+    category: CategoryType | None
+    created_at: strawberry.auto
+    updated_at: strawberry.auto
+    variants: list["ProductVariantType"] = strawberry_django.field(
+        description="The variants, in display order: what is actually bought."
+    )
+    attributes: list[SelectedAttributeType] = strawberry_django.field(
+        field_name="assigned_attributes",
+        description="Product-level attribute values, e.g. Brand.",
+    )
+    in_stock: bool = strawberry_django.field(
+        annotate=_IN_STOCK, description="Whether any variant can be bought."
+    )
+    review_count: int = strawberry_django.field(
+        description="How many reviews the product has."
+    )
+
+    @classmethod
+    def get_queryset(cls, queryset: QuerySet, info: Info, **kwargs) -> QuerySet:
+        return _user_sees(info, queryset)
+
+    @strawberry_django.field(
+        only=["price_min", "price_max"],
+        description="The variants' price range; null when it has no variants.",
+    )
+    def price_range(self, root: Product) -> PriceRange | None:
+        if root.price_min is None or root.price_max is None:
+            return None
+        return PriceRange(min=Money.of(root.price_min), max=Money.of(root.price_max))
+
+    @strawberry_django.field(
+        only=["rating_average"],
+        description="The average review rating, 1 to 5; null without reviews.",
+    )
+    def average_rating(self, root: Product) -> float | None:
+        return None if root.rating_average is None else float(root.rating_average)
+
+
+@strawberry_django.type(
+    ProductVariant,
+    name="ProductVariant",
+    description="One SKU of a product, with its own price and stock.",
+)
+class ProductVariantType(relay.Node):
+    sku: strawberry.auto
+    name: strawberry.auto
+    quantity_available: int = strawberry_django.field(
+        description="Units that can still be bought."
+    )
+    product: ProductType = strawberry_django.field(description="The parent product.")
+    attributes: list[SelectedAttributeType] = strawberry_django.field(
+        field_name="assigned_attributes",
+        description="What tells variants apart: Color=Red, Storage=256 GB.",
+    )
+
+    @classmethod
+    def get_queryset(cls, queryset: QuerySet, info: Info, **kwargs) -> QuerySet:
+        return selectors.variant_list(user=current_user(info), variants=queryset)
+
+    @strawberry_django.field(only=["price"], description="The unit price.")
+    def price(self, root: ProductVariant) -> Money:
+        return Money.of(root.price)
+
+
+@strawberry.type(name="ProductEdge", description="A product and its cursor.")
+class ProductEdge(DjangoCursorEdge[ProductType]):
+    pass
+
+
+@strawberry.type(name="ProductConnection", description="A page of products.")
+class ProductConnection(DjangoCursorConnection[ProductType]):
+    edges: list[ProductEdge] = strawberry.field(description="The products.")

@@ -1,0 +1,25 @@
+"""ASGI entry point: Django for HTTP, GraphQL over WebSocket at /graphql/."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
+
+# Django must be set up before anything imports models (the schema does).
+django_application = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import re_path  # noqa: E402
+from strawberry.channels import GraphQLWSConsumer  # noqa: E402
+
+from schema import schema  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_application,
+        "websocket": URLRouter(
+            [re_path(r"^graphql/?$", GraphQLWSConsumer.as_asgi(schema=schema))]
+        ),
+    }
+)

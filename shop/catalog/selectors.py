@@ -1,0 +1,242 @@
+"""Catalog reads. Each returns a QuerySet, so callers (the GraphQL optimizer) can
+still narrow its columns and add prefetches."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.db import connection
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+
+from shop.catalog.errors import CatalogError, ErrorCode
+from shop.catalog.models import (
+    AssignedAttribute,
+    Attribute,
+    Category,
+    Product,
+    ProductVariant,
+)
+
+SEARCH_CONFIG = "english"
+SEARCH_MAX_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class AttributeCondition:
+    """Products whose attribute ``slug`` has one of ``values`` (value slugs)."""
+
+    slug: str
+    values: Sequence[str]
+
+
+def _sees_unpublished(user) -> bool:
+    return bool(user is not None and user.is_active and user.is_staff)
+
+
+def product_list(*, user=None, products: QuerySet | None = None) -> QuerySet[Product]:
+    """Products the user may see: published ones, and every product for staff."""
+    products = Product.objects.all() if products is None else products
+    if not _sees_unpublished(user):
+        products = products.filter(is_published=True)
+    return products
+
+
+def variant_list(
+    *, user=None, variants: QuerySet | None = None
+) -> QuerySet[ProductVariant]:
+    """Variants of the products the user may see."""
+    variants = ProductVariant.objects.all() if variants is None else variants
+    if not _sees_unpublished(user):
+        variants = variants.filter(product__is_published=True)
+    return variants
+
+
+def category_roots() -> QuerySet[Category]:
+    """The top of the category tree."""
+    return Category.objects.filter(parent__isnull=True)
+
+
+def attribute_list() -> QuerySet[Attribute]:
+    """Every attribute, for building filter facets."""
+    return Attribute.objects.all()
+
+
+def category_with_descendant_ids(*, slug: str) -> list[int]:
+    """The ids of the category ``slug`` and of all categories below it.
+
+    One query over (id, parent) pairs: the tree is small next to the product table,
+    and this works the same on PostgreSQL and SQLite.
+    """
+    pairs = list(Category.objects.values_list("id", "parent_id", "slug"))
+    root = next((pk for pk, _, s in pairs if s == slug), None)
+    if root is None:
+        return []
+    children: dict[int | None, list[int]] = {}
+    for pk, parent_id, _ in pairs:
+        children.setdefault(parent_id, []).append(pk)
+    found, stack = [], [root]
+    while stack:
+        pk = stack.pop()
+        found.append(pk)
+        stack.extend(children.get(pk, ()))
+    return found
+
+
+def _assigned(owner: str, condition: AttributeCondition) -> Exists:
+    return Exists(
+        AssignedAttribute.objects.filter(
+            **{owner: OuterRef("pk")},
+            attribute__slug=condition.slug,
+            value__slug__in=list(condition.values),
+        )
+    )
+
+
+def _variant_has(condition: AttributeCondition) -> Q:
+    """A variant carries the value itself, or its product does (Brand)."""
+    product_level = Exists(
+        AssignedAttribute.objects.filter(
+            product=OuterRef("product"),
+            attribute__slug=condition.slug,
+            value__slug__in=list(condition.values),
+        )
+    )
+    return Q(_assigned("variant", condition)) | Q(product_level)
+
+
+def product_filter(
+    products: QuerySet[Product],
+    *,
+    search: str | None = None,
+    category: str | None = None,
+    min_price: Decimal | None = None,
+    max_price: Decimal | None = None,
+    attributes: Sequence[AttributeCondition] = (),
+    in_stock: bool | None = None,
+) -> QuerySet[Product]:
+    """Narrow ``products`` to those matching every given condition.
+
+    See ``product_conditions``; with ``search``, results are also ranked best first.
+    """
+    condition = product_conditions(
+        search=search,
+        category=category,
+        min_price=min_price,
+        max_price=max_price,
+        attributes=attributes,
+        in_stock=in_stock,
+    )
+    return product_search_ranked(products.filter(condition), search=search)
+
+
+def product_conditions(
+    *,
+    search: str | None = None,
+    category: str | None = None,
+    min_price: Decimal | None = None,
+    max_price: Decimal | None = None,
+    attributes: Sequence[AttributeCondition] = (),
+    in_stock: bool | None = None,
+) -> Q:
+    """One Q over Product for every given condition (so callers can combine them).
+
+    Variant conditions (price range, attributes, ``in_stock=True``) must all hold for
+    one same variant: "red, 256 GB, under 1000, in stock" finds a product only if one
+    of its variants is all of that. Attribute values match OR within one attribute
+    and AND across attributes; a product-level value (Brand) counts for every
+    variant. ``in_stock=False`` means no variant can be bought. Raises CatalogError
+    (INVALID) for a negative or inverted price range.
+    """
+    _check_price_bounds(min_price, max_price)
+    condition = Q()
+
+    if category is not None:
+        condition &= Q(category_id__in=category_with_descendant_ids(slug=category))
+
+    variant_q = Q()
+    if min_price is not None:
+        variant_q &= Q(price__gte=min_price)
+    if max_price is not None:
+        variant_q &= Q(price__lte=max_price)
+    if in_stock:
+        variant_q &= Q(quantity_available__gt=0)
+    for attribute in attributes:
+        variant_q &= _variant_has(attribute)
+    if variant_q:
+        matching = Q(
+            Exists(ProductVariant.objects.filter(variant_q, product=OuterRef("pk")))
+        )
+        if attributes and min_price is None and max_price is None and not in_stock:
+            # A product without variants can still match on product-level values.
+            product_level = Q()
+            for attribute in attributes:
+                product_level &= Q(_assigned("product", attribute))
+            matching |= product_level
+        condition &= matching
+
+    if in_stock is False:
+        condition &= ~Q(
+            Exists(
+                ProductVariant.objects.filter(
+                    product=OuterRef("pk"), quantity_available__gt=0
+                )
+            )
+        )
+
+    text = _search_text(search)
+    if text:
+        condition &= _search_condition(text)
+    return condition
+
+
+def _search_text(search: str | None) -> str:
+    return (search or "").strip()[:SEARCH_MAX_LENGTH]
+
+
+def _check_price_bounds(min_price: Decimal | None, max_price: Decimal | None) -> None:
+    for field, bound in (("minPrice", min_price), ("maxPrice", max_price)):
+        if bound is not None and (not bound.is_finite() or bound < 0):
+            raise CatalogError(
+                ErrorCode.INVALID,
+                f"{field} must be a number of at least 0.",
+                field=field,
+            )
+    if min_price is not None and max_price is not None and min_price > max_price:
+        raise CatalogError(
+            ErrorCode.INVALID,
+            "minPrice must not be greater than maxPrice.",
+            field="minPrice",
+        )
+
+
+def _search_condition(text: str) -> Q:
+    """Full-text match over name, description and SKUs.
+
+    PostgreSQL matches the denormalised, GIN-indexed ``search_vector``; SQLite (the
+    embedded mode) has no full-text search and falls back to substring matching.
+    """
+    if connection.vendor == "postgresql":
+        return Q(search_vector=_search_query(text))
+    sku_match = ProductVariant.objects.filter(
+        product=OuterRef("pk"), sku__icontains=text
+    )
+    return (
+        Q(name__icontains=text) | Q(description__icontains=text) | Q(Exists(sku_match))
+    )
+
+
+def _search_query(text: str) -> SearchQuery:
+    return SearchQuery(text, config=SEARCH_CONFIG, search_type="websearch")
+
+
+def product_search_ranked(
+    products: QuerySet[Product], *, search: str | None
+) -> QuerySet[Product]:
+    """Order search results best match first (PostgreSQL), newest next."""
+    text = _search_text(search)
+    if not text or connection.vendor != "postgresql":
+        return products
+    return products.annotate(
+        search_rank=SearchRank(F("search_vector"), _search_query(text))
+    ).order_by("-search_rank", "-created_at", "-id")

@@ -1,0 +1,87 @@
+"""Catalog writes."""
+
+from collections.abc import Iterable
+
+from django.contrib.postgres.aggregates import StringAgg
+from django.contrib.postgres.search import SearchVector
+from django.db import connection, transaction
+from django.db.models import Max, Min, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
+
+from shop.catalog.errors import CatalogError, ErrorCode
+from shop.catalog.models import (
+    AssignedAttribute,
+    AttributeValue,
+    Product,
+    ProductVariant,
+)
+from shop.catalog.selectors import SEARCH_CONFIG
+
+
+def product_denormalised_refresh(*, product_ids: Iterable[int]) -> int:
+    """Recompute the price range and search vector of the given products.
+
+    Call it after any write that changes a product's name or description, or its
+    variants' prices or SKUs. One UPDATE for all the products; returns how many rows.
+    """
+    ids = sorted(set(product_ids))
+    if not ids:
+        return 0
+    variants = ProductVariant.objects.filter(product=OuterRef("pk")).order_by()
+    values = {
+        "price_min": Subquery(
+            variants.values("product").annotate(v=Min("price")).values("v")[:1]
+        ),
+        "price_max": Subquery(
+            variants.values("product").annotate(v=Max("price")).values("v")[:1]
+        ),
+    }
+    if connection.vendor == "postgresql":
+        skus = Subquery(
+            variants.values("product")
+            .annotate(v=StringAgg("sku", delimiter=" "))
+            .values("v")[:1]
+        )
+        values["search_vector"] = (
+            SearchVector("name", weight="A", config=SEARCH_CONFIG)
+            + SearchVector(Coalesce(skus, Value("")), weight="A", config="simple")
+            + SearchVector("description", weight="C", config=SEARCH_CONFIG)
+        )
+    return Product.objects.filter(pk__in=ids).update(**values)
+
+
+def _check_one_value_per_attribute(values: list[AttributeValue]) -> None:
+    seen: dict[int, AttributeValue] = {}
+    for value in values:
+        other = seen.setdefault(value.attribute_id, value)
+        if other is not value:
+            raise CatalogError(
+                ErrorCode.INVALID,
+                f"Choose one value of {value.attribute.name}, not both "
+                f"{other.name} and {value.name}.",
+                field="attributes",
+            )
+
+
+@transaction.atomic
+def assigned_attributes_set(
+    *,
+    values: Iterable[AttributeValue],
+    product: Product | None = None,
+    variant: ProductVariant | None = None,
+) -> list[AssignedAttribute]:
+    """Make ``values`` the attribute values of a product or of a variant.
+
+    Replaces what was there. At most one value per attribute; raises CatalogError
+    (INVALID) otherwise and changes nothing.
+    """
+    if (product is None) == (variant is None):
+        raise ValueError("Give exactly one of product and variant.")
+    chosen = list(values)
+    _check_one_value_per_attribute(chosen)
+    owner = {"product": product} if product is not None else {"variant": variant}
+    AssignedAttribute.objects.filter(**owner).delete()
+    return AssignedAttribute.objects.bulk_create(
+        AssignedAttribute(**owner, attribute_id=value.attribute_id, value=value)
+        for value in chosen
+    )

@@ -1,0 +1,22 @@
+"""URLs. This module and asgi.py are the wiring: the only places in shop/ that
+import the GraphQL layer."""
+
+from django.contrib import admin
+from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
+from strawberry.django.views import GraphQLView
+
+from schema import schema
+from shop.core.views import healthz, readyz
+
+urlpatterns = [
+    # Token-authenticated API, so no CSRF cookie dance for storefronts.
+    path(
+        "graphql/",
+        csrf_exempt(GraphQLView.as_view(schema=schema, graphql_ide="graphiql")),
+        name="graphql",
+    ),
+    path("admin/", admin.site.urls),
+    path("healthz/", healthz, name="healthz"),
+    path("readyz/", readyz, name="readyz"),
+]
