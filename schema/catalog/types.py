@@ -11,7 +11,6 @@ from strawberry.types import Info
 from strawberry.types.arguments import StrawberryArgument
 from strawberry_django import Ordering
 from strawberry_django.fields.field import StrawberryDjangoField
-from strawberry_django.filters import process_filters
 from strawberry_django.relay import DjangoCursorConnection, DjangoCursorEdge
 
 from schema.common import Money, PriceRange
@@ -68,6 +67,15 @@ class ProductFilter:
 
     @strawberry_django.filter_field
     def filter(self, info: Info, queryset: QuerySet, prefix: str) -> tuple[QuerySet, Q]:
+        if not prefix:
+            search = None if self.search is UNSET else self.search
+            queryset = selectors.product_search_ranked(queryset, search=search)
+        return queryset, self.condition()
+
+    def condition(self) -> Q:
+        """This filter's conditions, then AND, OR and NOT, as strawberry-django
+        combines them: ((own AND and) OR or) AND NOT not."""
+
         def given(value):
             return None if value is UNSET else value
 
@@ -85,15 +93,13 @@ class ProductFilter:
             )
         except CatalogError as error:
             raise graphql_error(error) from error
-        # AND / OR / NOT / DISTINCT, each nested filter coming back through here.
-        queryset, nested = process_filters(
-            self, queryset, info, prefix, skip_object_filter_method=True
-        )
-        if not prefix:
-            queryset = selectors.product_search_ranked(
-                queryset, search=given(self.search)
-            )
-        return queryset, condition & nested
+        if given(self.AND):
+            condition &= self.AND.condition()
+        if given(self.OR):
+            condition |= self.OR.condition()
+        if given(self.NOT):
+            condition &= ~self.NOT.condition()
+        return condition
 
 
 # Columns behind each ProductOrder field. Nullable ones sort nulls last by default

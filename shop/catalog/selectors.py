@@ -7,7 +7,8 @@ from decimal import Decimal
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, FloatField, OuterRef, Q, QuerySet
+from django.db.models.functions import Cast
 
 from shop.catalog.errors import CatalogError, ErrorCode
 from shop.catalog.models import (
@@ -237,6 +238,9 @@ def product_search_ranked(
     text = _search_text(search)
     if not text or connection.vendor != "postgresql":
         return products
-    return products.annotate(
-        search_rank=SearchRank(F("search_vector"), _search_query(text))
-    ).order_by("-search_rank", "-created_at", "-id")
+    # ts_rank is a float4; as a double its value survives the round trip through a
+    # pagination cursor exactly, so keyset comparisons find the same row again.
+    rank = Cast(SearchRank(F("search_vector"), _search_query(text)), FloatField())
+    return products.annotate(search_rank=rank).order_by(
+        "-search_rank", "-created_at", "-id"
+    )

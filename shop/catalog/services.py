@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from django.contrib.postgres.aggregates import StringAgg
 from django.contrib.postgres.search import SearchVector
 from django.db import connection, transaction
-from django.db.models import Max, Min, OuterRef, Subquery, Value
+from django.db.models import Max, Min, OuterRef, Subquery, TextField, Value
 from django.db.models.functions import Coalesce
 
 from shop.catalog.errors import CatalogError, ErrorCode
@@ -44,7 +44,11 @@ def product_denormalised_refresh(*, product_ids: Iterable[int]) -> int:
         )
         values["search_vector"] = (
             SearchVector("name", weight="A", config=SEARCH_CONFIG)
-            + SearchVector(Coalesce(skus, Value("")), weight="A", config="simple")
+            + SearchVector(
+                Coalesce(skus, Value(""), output_field=TextField()),
+                weight="A",
+                config=SEARCH_CONFIG,
+            )
             + SearchVector("description", weight="C", config=SEARCH_CONFIG)
         )
     return Product.objects.filter(pk__in=ids).update(**values)

@@ -1,0 +1,35 @@
+# Shared by the scripts: find Python 3.11+, install uv if missing, sync .venv.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+find_python() {
+  local candidate
+  for candidate in "${PYTHON:-}" python3.13 python3.12 python3.11 python3; do
+    [ -n "$candidate" ] || continue
+    if command -v "$candidate" >/dev/null 2>&1 &&
+      "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      command -v "$candidate"
+      return 0
+    fi
+  done
+  echo "Python 3.11 or newer is needed (set PYTHON=/path/to/python3.11)." >&2
+  return 1
+}
+
+ensure_venv() {
+  local python uv
+  python="$(find_python)"
+  if command -v uv >/dev/null 2>&1; then
+    uv="$(command -v uv)"
+  else
+    if [ ! -x .tools/bin/uv ]; then
+      echo "Installing uv into .tools/ ..."
+      "$python" -m venv .tools
+      .tools/bin/python -m pip install --quiet --disable-pip-version-check uv
+    fi
+    uv="$ROOT/.tools/bin/uv"
+  fi
+  UV_PYTHON_DOWNLOADS=never "$uv" sync --frozen --quiet --python "$python"
+}

@@ -1,0 +1,78 @@
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django_redis import get_redis_connection
+
+from tests.factories import UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _real_services(request):
+    """The suite runs on PostgreSQL and Redis (scripts/test sets them up)."""
+    if "django_db_setup" in request.fixturenames and connection.vendor != "postgresql":
+        pytest.exit("Run the suite with scripts/test: it needs PostgreSQL and Redis.")
+
+
+@pytest.fixture(autouse=True)
+def _empty_redis():
+    """Each test starts with an empty Redis database (the test database only)."""
+    redis = get_redis_connection("default")
+    redis.flushdb()
+    yield
+    redis.flushdb()
+
+
+@dataclass
+class GraphQLResult:
+    status: int
+    body: dict[str, Any]
+
+    @property
+    def data(self) -> dict[str, Any] | None:
+        return self.body.get("data")
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        return self.body.get("errors") or []
+
+    def error_codes(self) -> list[str | None]:
+        return [e.get("extensions", {}).get("code") for e in self.errors]
+
+
+class GraphQLClient:
+    """POSTs documents to /graphql/ as a storefront would."""
+
+    def __init__(self) -> None:
+        self.http = Client()
+
+    def login(self, user) -> None:
+        self.http.force_login(user)
+
+    def __call__(self, query: str, variables: dict | None = None) -> GraphQLResult:
+        response = self.http.post(
+            "/graphql/",
+            json.dumps({"query": query, "variables": variables or {}}),
+            content_type="application/json",
+        )
+        return GraphQLResult(response.status_code, response.json())
+
+    def ok(self, query: str, variables: dict | None = None) -> dict[str, Any]:
+        """The data of a query that must succeed without errors."""
+        result = self(query, variables)
+        assert result.status == 200, result.body
+        assert result.errors == [], result.errors
+        return result.data
+
+
+@pytest.fixture
+def gql(db) -> GraphQLClient:
+    return GraphQLClient()
+
+
+@pytest.fixture
+def staff_user(db):
+    return UserFactory(email="staff@example.com", is_staff=True)
