@@ -7,6 +7,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
 from schema.catalog.queries import CatalogQuery
+from schema.naming import ShopNameConverter
 
 
 @strawberry.type(description="Everything a storefront can read.")
@@ -16,7 +17,10 @@ class Query(CatalogQuery):
 
 schema = strawberry.Schema(
     query=Query,
-    config=StrawberryConfig(relay_max_results=settings.GRAPHQL_MAX_PAGE_SIZE),
+    config=StrawberryConfig(
+        relay_max_results=settings.GRAPHQL_MAX_PAGE_SIZE,
+        name_converter=ShopNameConverter(),
+    ),
     extensions=[
         DjangoOptimizerExtension,
         lambda: QueryDepthLimiter(max_depth=settings.GRAPHQL_MAX_DEPTH),

@@ -11,7 +11,7 @@ from strawberry.types import Info
 from strawberry.types.arguments import StrawberryArgument
 from strawberry_django import Ordering
 from strawberry_django.fields.field import StrawberryDjangoField
-from strawberry_django.relay import DjangoCursorConnection, DjangoCursorEdge
+from strawberry_django.relay import DjangoCursorConnection
 
 from schema.common import Money, PriceRange
 from schema.context import current_user
@@ -226,7 +226,7 @@ class CategoryType(relay.Node):
     children: list["CategoryType"] = strawberry_django.field(
         description="The categories directly below this one."
     )
-    products: "ProductConnection" = strawberry_django.connection(
+    products: DjangoCursorConnection["ProductType"] = strawberry_django.connection(
         field_cls=ProductListField,
         description=(
             "Products filed directly under this category. For a whole subtree, "
@@ -235,8 +235,28 @@ class CategoryType(relay.Node):
     )
 
 
+# The columns products are sorted by; a keyset cursor reads them from every row.
+_SORT_COLUMNS = ("created_at", "name", "price_min", "rating_average")
+
+
+class _KeepSortColumns(QuerySet):
+    """A product QuerySet whose ``only()`` never drops the sort columns.
+
+    strawberry-django 0.91 pages a nested connection (Category.products) first and
+    narrows its columns with ``only()`` afterwards, so the cursor of every edge
+    would load its sort value with one query per row.
+    """
+
+    def only(self, *fields):
+        if fields == (None,):
+            return super().only(*fields)
+        return super().only(*fields, *_SORT_COLUMNS)
+
+
 def _user_sees(info: Info, queryset: QuerySet) -> QuerySet:
-    return selectors.product_list(user=current_user(info), products=queryset)
+    queryset = selectors.product_list(user=current_user(info), products=queryset)
+    queryset.__class__ = _KeepSortColumns
+    return queryset
 
 
 _IN_STOCK = Exists(
@@ -319,11 +339,4 @@ class ProductVariantType(relay.Node):
         return Money.of(root.price)
 
 
-@strawberry.type(name="ProductEdge", description="A product and its cursor.")
-class ProductEdge(DjangoCursorEdge[ProductType]):
-    pass
-
-
-@strawberry.type(name="ProductConnection", description="A page of products.")
-class ProductConnection(DjangoCursorConnection[ProductType]):
-    edges: list[ProductEdge] = strawberry.field(description="The products.")
+ProductConnection = DjangoCursorConnection[ProductType]
