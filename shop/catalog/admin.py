@@ -99,6 +99,9 @@ class VariantInline(admin.TabularInline):
     extra = 1
     show_change_link = True
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("assigned_attributes")
+
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
@@ -134,13 +137,6 @@ class ProductAdmin(admin.ModelAdmin):
     @admin.display(description="variants", ordering="variant_total")
     def variant_count(self, product: Product) -> int:
         return product.variant_total
-
-    def get_formset_kwargs(self, request, obj, inline, prefix):
-        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
-        kwargs["queryset"] = ProductVariant.objects.filter(
-            product=obj
-        ).prefetch_related("assigned_attributes")
-        return kwargs
 
     def save_related(self, request, form, formsets, change) -> None:
         super().save_related(request, form, formsets, change)

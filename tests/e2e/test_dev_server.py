@@ -1,0 +1,141 @@
+"""scripts/dev end to end: a real server process in embedded mode, real HTTP and
+WebSocket clients."""
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import websockets
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PRODUCTS = """
+{ products(first: 5, ordering: [{price: DESC}]) {
+    totalCount
+    edges { node { name priceRange { min { amount currency } }
+      attributes { attribute { name } value { name } }
+      variants { sku price { amount } quantityAvailable
+        attributes { attribute { name } value { name } } } } }
+} }
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def request(url: str, *, data: bytes | None = None, headers: dict | None = None):
+    req = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+@pytest.fixture(scope="module")
+def dev_server(tmp_path_factory):
+    """scripts/dev on a free port, with its own SQLite file and no services."""
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("dev")
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "DATABASE_", "REDIS_", "CELERY_"))
+    }
+    env |= {
+        "PORT": str(port),
+        "SQLITE_PATH": str(workdir / "shop.sqlite3"),
+        "DEMO_ADMIN_PASSWORD": "a demo passphrase",
+    }
+    log = (workdir / "server.log").open("w")
+    process = subprocess.Popen(
+        [str(ROOT / "scripts" / "dev")],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if request(f"{base}/healthz/")[0] == 200:
+                break
+        except OSError:
+            pass
+        time.sleep(0.5)
+    try:
+        assert process.poll() is None, (workdir / "server.log").read_text()
+        yield base
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+        log.close()
+
+
+def test_graphiql_in_a_browser(dev_server):
+    status, body = request(f"{dev_server}/graphql/", headers={"Accept": "text/html"})
+    assert status == 200
+    assert "graphiql" in body.lower()
+
+
+def test_products_with_nested_variants_and_attributes(dev_server):
+    status, body = request(
+        f"{dev_server}/graphql/",
+        data=json.dumps({"query": PRODUCTS}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert status == 200, body
+    products = json.loads(body)["data"]["products"]
+    assert products["totalCount"] == 40
+    first = products["edges"][0]["node"]
+    assert first["name"] == "Lumen Book Pro 16"
+    assert first["priceRange"]["min"] == {"amount": "2499.00", "currency": "USD"}
+    assert first["attributes"] == [
+        {"attribute": {"name": "Brand"}, "value": {"name": "Lumen"}}
+    ]
+    assert len(first["variants"]) == 4
+    assert {a["attribute"]["name"] for a in first["variants"][0]["attributes"]} == {
+        "Memory",
+        "Storage",
+    }
+
+
+def test_probes_and_admin(dev_server):
+    assert request(f"{dev_server}/readyz/")[0] == 200
+    status, body = request(f"{dev_server}/admin/login/")
+    assert status == 200
+    assert request(f"{dev_server}/static/admin/css/base.css")[0] == 200
+
+
+def test_malformed_json_is_a_400(dev_server):
+    status, _ = request(
+        f"{dev_server}/graphql/",
+        data=b"{nope",
+        headers={"Content-Type": "application/json"},
+    )
+    assert status == 400
+
+
+def test_websocket_handshake(dev_server):
+    async def handshake():
+        url = dev_server.replace("http://", "ws://") + "/graphql/"
+        async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:
+            await ws.send(json.dumps({"type": "connection_init"}))
+            return ws.subprotocol, json.loads(await ws.recv())
+
+    subprotocol, ack = asyncio.run(handshake())
+    assert subprotocol == "graphql-transport-ws"
+    assert ack == {"type": "connection_ack"}

@@ -1,0 +1,147 @@
+"""Bad input gets a clear GraphQL error (or a 400), never a 500."""
+
+import pytest
+from strawberry.relay import to_base64
+
+from tests.factories import make_product
+
+
+@pytest.fixture
+def product(db):
+    return make_product(name="Alpha", slug="alpha", variants=[{"price": 5}])
+
+
+def only_error(result) -> dict:
+    assert result.status == 200, result.body
+    assert len(result.errors) == 1, result.errors
+    return result.errors[0]
+
+
+@pytest.mark.parametrize(
+    "bad_id",
+    ["not-base64!", to_base64("Product", "abc"), "UHJvZHVjdA==", ""],
+)
+def test_malformed_product_id(gql, product, bad_id):
+    result = gql("query($id: ID) { product(id: $id) { slug } }", {"id": bad_id})
+    only_error(result)
+    assert result.data in (None, {"product": None})
+
+
+def test_product_id_of_another_type(gql, product):
+    category_id = to_base64("Category", 1)
+    error = only_error(
+        gql("query($id: ID) { product(id: $id) { slug } }", {"id": category_id})
+    )
+    assert error["extensions"] == {"code": "INVALID", "field": "id"}
+    assert "Product" in error["message"]
+
+
+def test_product_needs_exactly_one_of_id_and_slug(gql, product):
+    error = only_error(gql("{ product { slug } }"))
+    assert error["extensions"]["code"] == "INVALID"
+    both = gql(
+        'query($id: ID) { product(id: $id, slug: "alpha") { slug } }',
+        {"id": to_base64("Product", product.pk)},
+    )
+    assert only_error(both)["extensions"]["code"] == "INVALID"
+
+
+@pytest.mark.parametrize("bad_id", ["garbage", to_base64("Nope", 1)])
+def test_malformed_node_id(gql, product, bad_id):
+    result = gql("query($id: ID!) { node(id: $id) { id } }", {"id": bad_id})
+    only_error(result)
+
+
+def test_first_above_100_is_refused(gql, product):
+    error = only_error(gql("{ products(first: 101) { edges { cursor } } }"))
+    assert "100" in error["message"]
+    ok = gql("{ products(first: 100) { edges { cursor } } }")
+    assert ok.errors == []
+
+
+@pytest.mark.parametrize("argument", ["first: -1", "last: -1", "last: 101"])
+def test_bad_page_sizes(gql, product, argument):
+    only_error(gql(f"{{ products({argument}) {{ edges {{ cursor }} }} }}"))
+
+
+def test_garbage_cursor(gql, product):
+    only_error(gql('{ products(after: "garbage") { edges { cursor } } }'))
+
+
+@pytest.mark.parametrize(
+    ("filters", "field"),
+    [
+        ({"minPrice": "-1"}, "minPrice"),
+        ({"maxPrice": "-0.01"}, "maxPrice"),
+        ({"minPrice": "10", "maxPrice": "5"}, "minPrice"),
+        ({"minPrice": "NaN"}, "minPrice"),
+    ],
+)
+def test_bad_price_bounds(gql, product, filters, field):
+    error = only_error(
+        gql(
+            "query($f: ProductFilter) { products(filters: $f) { totalCount } }",
+            {"f": filters},
+        )
+    )
+    assert error["extensions"] == {"code": "INVALID", "field": field}
+
+
+def test_price_that_is_not_a_number(gql, product):
+    only_error(
+        gql(
+            "query($f: ProductFilter) { products(filters: $f) { totalCount } }",
+            {"f": {"minPrice": "cheap"}},
+        )
+    )
+
+
+def test_ordering_item_with_two_fields(gql, product):
+    result = gql("{ products(ordering: [{price: ASC, name: DESC}]) { totalCount } }")
+    only_error(result)
+
+
+def test_unknown_field(gql, product):
+    only_error(gql("{ products { nope } }"))
+
+
+def test_malformed_json_is_a_400(gql, product):
+    response = gql.http.post("/graphql/", "{not json", content_type="application/json")
+    assert response.status_code == 400
+
+
+def test_empty_body_is_a_400(gql, product):
+    response = gql.http.post("/graphql/", "", content_type="application/json")
+    assert response.status_code == 400
+
+
+def test_syntax_error(gql, product):
+    only_error(gql("{ products { "))
+
+
+def test_depth_limit(gql, product):
+    deep = "{ categories { " + "children { " * 10 + "slug" + " }" * 10 + " } }"
+    error = only_error(gql(deep))
+    assert "depth" in error["message"].lower()
+    within = "{ categories { " + "children { " * 7 + "slug" + " }" * 7 + " } }"
+    assert gql(within).errors == []
+
+
+def test_alias_limit(gql, product):
+    aliases = " ".join(f'a{n}: product(slug: "alpha") {{ slug }}' for n in range(31))
+    error = only_error(gql(f"{{ {aliases} }}"))
+    assert "alias" in error["message"].lower()
+
+
+def test_token_limit(gql, product):
+    fields = " ".join("slug" for _ in range(2100))
+    error = only_error(gql(f'{{ product(slug: "alpha") {{ {fields} }} }}'))
+    assert "token" in error["message"].lower()
+
+
+def test_introspection_works_for_graphiql(gql, product):
+    from graphql import get_introspection_query
+
+    result = gql(get_introspection_query())
+    assert result.errors == []
+    assert result.data["__schema"]["queryType"]["name"] == "Query"

@@ -1,0 +1,78 @@
+"""Configuration comes from the environment; production refuses unsafe settings."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_settings(**env: str) -> subprocess.CompletedProcess:
+    """Import the settings in a fresh process with exactly these variables."""
+    clean = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "DATABASE_", "REDIS_", "CELERY_", "STRIPE_"))
+    }
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings as s; "
+            "print(s.DEBUG, s.DATABASES['default']['ENGINE'], "
+            "s.CACHES['default']['LOCATION'], s.CELERY_BROKER_URL, "
+            "s.CELERY_TASK_ALWAYS_EAGER, s.CHANNEL_LAYERS['default']['BACKEND'])",
+        ],
+        cwd=ROOT,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "shop.settings", **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_embedded_mode_needs_no_service(tmp_path):
+    result = load_settings(SQLITE_PATH=str(tmp_path / "db.sqlite3"))
+    assert result.returncode == 0, result.stderr
+    debug, engine, redis, broker, eager, layer = result.stdout.split()
+    assert debug == "True"
+    assert engine == "django.db.backends.sqlite3"
+    assert broker == "memory://"
+    assert eager == "True"
+    assert layer == "channels.layers.InMemoryChannelLayer"
+
+
+def test_services_mode_from_the_environment():
+    result = load_settings(
+        DATABASE_URL="postgres://shop@db.internal:5432/shop",
+        REDIS_URL="redis://cache.internal:6379/2",
+        DJANGO_SECRET_KEY="k" * 50,
+    )
+    assert result.returncode == 0, result.stderr
+    debug, engine, redis, broker, eager, layer = result.stdout.split()
+    assert debug == "False"
+    assert engine == "django.db.backends.postgresql"
+    assert redis == broker == "redis://cache.internal:6379/2"
+    assert eager == "False"
+    assert layer == "channels_redis.core.RedisChannelLayer"
+
+
+def test_celery_broker_can_differ_from_redis():
+    result = load_settings(
+        REDIS_URL="redis://cache.internal:6379/2",
+        CELERY_BROKER_URL="amqp://guest@mq.internal//",
+        DJANGO_SECRET_KEY="k" * 50,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[3] == "amqp://guest@mq.internal//"
+
+
+def test_production_refuses_to_start_without_a_real_secret_key():
+    for key in (None, "short"):
+        env = {"DJANGO_DEBUG": "false"}
+        if key:
+            env["DJANGO_SECRET_KEY"] = key
+        result = load_settings(**env)
+        assert result.returncode != 0
+        assert "DJANGO_SECRET_KEY" in result.stderr

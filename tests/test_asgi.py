@@ -1,0 +1,60 @@
+"""The ASGI application: Django over HTTP, graphql-transport-ws at /graphql/."""
+
+import json
+
+import pytest
+import pytest_asyncio
+from asgiref.sync import sync_to_async
+from channels.testing import HttpCommunicator, WebsocketCommunicator
+from django.db import connections
+
+from shop.asgi import application
+from tests.factories import make_product
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def _close_thread_connections():
+    """Views ran in asgiref's shared thread; close its connection so the test
+    database can be dropped."""
+    yield
+    await sync_to_async(connections.close_all)()
+
+
+async def test_http_goes_through_django():
+    communicator = HttpCommunicator(
+        application, "GET", "/healthz/", headers=[(b"host", b"localhost")]
+    )
+    response = await communicator.get_response()
+    assert response["status"] == 200
+    assert json.loads(response["body"]) == {"status": "ok"}
+
+
+async def test_graphql_over_http():
+    await sync_to_async(make_product)(name="Lamp", variants=[{"price": 3}])
+    body = json.dumps({"query": "{ products { totalCount } }"}).encode()
+    communicator = HttpCommunicator(
+        application,
+        "POST",
+        "/graphql/",
+        body=body,
+        headers=[(b"content-type", b"application/json"), (b"host", b"localhost")],
+    )
+    response = await communicator.get_response()
+    assert response["status"] == 200
+    assert json.loads(response["body"]) == {"data": {"products": {"totalCount": 1}}}
+
+
+async def test_websocket_speaks_graphql_transport_ws():
+    communicator = WebsocketCommunicator(
+        application, "/graphql/", subprotocols=["graphql-transport-ws"]
+    )
+    connected, subprotocol = await communicator.connect()
+    assert connected
+    assert subprotocol == "graphql-transport-ws"
+    await communicator.send_json_to({"type": "connection_init"})
+    assert await communicator.receive_json_from() == {"type": "connection_ack"}
+    await communicator.send_json_to({"type": "ping"})
+    assert await communicator.receive_json_from() == {"type": "pong"}
+    await communicator.disconnect()
