@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils.text import slugify
 
 from shop.catalog.models import (
@@ -640,6 +640,13 @@ def synthetic_catalog_load(
         created += len(rows)
         if progress is not None:
             progress(len(rows))
+    if created and connection.vendor == "postgresql":
+        # Fresh statistics, or the planner keeps its empty-table plans for a while.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "ANALYZE catalog_product, catalog_productvariant, "
+                "catalog_assignedattribute"
+            )
     return created
 
 

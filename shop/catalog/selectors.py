@@ -14,6 +14,7 @@ from shop.catalog.errors import CatalogError, ErrorCode
 from shop.catalog.models import (
     AssignedAttribute,
     Attribute,
+    AttributeValue,
     Category,
     Product,
     ProductVariant,
@@ -84,26 +85,28 @@ def category_with_descendant_ids(*, slug: str) -> list[int]:
     return found
 
 
-def _assigned(owner: str, condition: AttributeCondition) -> Exists:
-    return Exists(
-        AssignedAttribute.objects.filter(
-            **{owner: OuterRef("pk")},
-            attribute__slug=condition.slug,
-            value__slug__in=list(condition.values),
-        )
+# Attribute and variant conditions are written as ``IN (subquery)`` rather than
+# correlated EXISTS: PostgreSQL hashes each subquery once, where EXISTS inside an OR
+# is re-run for every variant (measured on 100k products: 2.4 s -> see README).
+
+
+def _owners_with(owner: str, condition: AttributeCondition) -> QuerySet:
+    """Ids of the products or variants (``owner``) having one of the values."""
+    values = AttributeValue.objects.filter(
+        attribute__slug=condition.slug, slug__in=list(condition.values)
+    ).values("id")
+    return (
+        AssignedAttribute.objects.filter(value_id__in=values)
+        .order_by()
+        .values(f"{owner}_id")
     )
 
 
 def _variant_has(condition: AttributeCondition) -> Q:
     """A variant carries the value itself, or its product does (Brand)."""
-    product_level = Exists(
-        AssignedAttribute.objects.filter(
-            product=OuterRef("product"),
-            attribute__slug=condition.slug,
-            value__slug__in=list(condition.values),
-        )
+    return Q(id__in=_owners_with("variant", condition)) | Q(
+        product_id__in=_owners_with("product", condition)
     )
-    return Q(_assigned("variant", condition)) | Q(product_level)
 
 
 def product_filter(
@@ -166,13 +169,15 @@ def product_conditions(
         variant_q &= _variant_has(attribute)
     if variant_q:
         matching = Q(
-            Exists(ProductVariant.objects.filter(variant_q, product=OuterRef("pk")))
+            id__in=ProductVariant.objects.filter(variant_q)
+            .order_by()
+            .values("product_id")
         )
         if attributes and min_price is None and max_price is None and not in_stock:
             # A product without variants can still match on product-level values.
             product_level = Q()
             for attribute in attributes:
-                product_level &= Q(_assigned("product", attribute))
+                product_level &= Q(id__in=_owners_with("product", attribute))
             matching |= product_level
         condition &= matching
 
