@@ -7,6 +7,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
 from schema.catalog.queries import CatalogQuery
+from schema.extensions import ErrorCodes
 from schema.naming import ShopNameConverter
 
 
@@ -26,6 +27,7 @@ schema = strawberry.Schema(
         lambda: QueryDepthLimiter(max_depth=settings.GRAPHQL_MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=settings.GRAPHQL_MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=settings.GRAPHQL_MAX_TOKENS),
+        ErrorCodes,
     ],
 )
 

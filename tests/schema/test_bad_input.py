@@ -1,5 +1,7 @@
 """Bad input gets a clear GraphQL error (or a 400), never a 500."""
 
+import json
+
 import pytest
 from strawberry.relay import to_base64
 
@@ -11,9 +13,11 @@ def product(db):
     return make_product(name="Alpha", slug="alpha", variants=[{"price": 5}])
 
 
-def only_error(result) -> dict:
+def only_error(result, code: str = "INVALID") -> dict:
+    """The one error of a result, which must carry ``code``."""
     assert result.status == 200, result.body
     assert len(result.errors) == 1, result.errors
+    assert result.errors[0]["extensions"]["code"] == code, result.errors
     return result.errors[0]
 
 
@@ -49,7 +53,8 @@ def test_product_needs_exactly_one_of_id_and_slug(gql, product):
 @pytest.mark.parametrize("bad_id", ["garbage", to_base64("Nope", 1)])
 def test_malformed_node_id(gql, product, bad_id):
     result = gql("query($id: ID!) { node(id: $id) { id } }", {"id": bad_id})
-    only_error(result)
+    assert only_error(result)["message"].startswith("Invalid ID")
+    assert result.data == {"node": None}
 
 
 def test_first_above_100_is_refused(gql, product):
@@ -92,17 +97,18 @@ def test_price_that_is_not_a_number(gql, product):
         gql(
             "query($f: ProductFilter) { products(filters: $f) { totalCount } }",
             {"f": {"minPrice": "cheap"}},
-        )
+        ),
+        "GRAPHQL_VALIDATION_FAILED",
     )
 
 
 def test_ordering_item_with_two_fields(gql, product):
     result = gql("{ products(ordering: [{price: ASC, name: DESC}]) { totalCount } }")
-    only_error(result)
+    only_error(result, "GRAPHQL_VALIDATION_FAILED")  # @oneOf
 
 
 def test_unknown_field(gql, product):
-    only_error(gql("{ products { nope } }"))
+    only_error(gql("{ products { nope } }"), "GRAPHQL_VALIDATION_FAILED")
 
 
 def test_malformed_json_is_a_400(gql, product):
@@ -116,12 +122,12 @@ def test_empty_body_is_a_400(gql, product):
 
 
 def test_syntax_error(gql, product):
-    only_error(gql("{ products { "))
+    only_error(gql("{ products { "), "GRAPHQL_PARSE_FAILED")
 
 
 def test_depth_limit(gql, product):
     deep = "{ categories { " + "children { " * 10 + "slug" + " }" * 10 + " } }"
-    error = only_error(gql(deep))
+    error = only_error(gql(deep), "GRAPHQL_VALIDATION_FAILED")
     assert "depth" in error["message"].lower()
     within = "{ categories { " + "children { " * 7 + "slug" + " }" * 7 + " } }"
     assert gql(within).errors == []
@@ -129,13 +135,16 @@ def test_depth_limit(gql, product):
 
 def test_alias_limit(gql, product):
     aliases = " ".join(f'a{n}: product(slug: "alpha") {{ slug }}' for n in range(31))
-    error = only_error(gql(f"{{ {aliases} }}"))
+    error = only_error(gql(f"{{ {aliases} }}"), "GRAPHQL_VALIDATION_FAILED")
     assert "alias" in error["message"].lower()
 
 
 def test_token_limit(gql, product):
     fields = " ".join("slug" for _ in range(2100))
-    error = only_error(gql(f'{{ product(slug: "alpha") {{ {fields} }} }}'))
+    error = only_error(
+        gql(f'{{ product(slug: "alpha") {{ {fields} }} }}'),
+        "GRAPHQL_PARSE_FAILED",
+    )
     assert "token" in error["message"].lower()
 
 
@@ -145,3 +154,16 @@ def test_introspection_works_for_graphiql(gql, product):
     result = gql(get_introspection_query())
     assert result.errors == []
     assert result.data["__schema"]["queryType"]["name"] == "Query"
+
+
+def test_an_unexpected_failure_is_masked_and_coded(gql, product, monkeypatch):
+    from shop.catalog import selectors
+
+    def broken():
+        raise RuntimeError("password=hunter2 at db-7.internal")
+
+    monkeypatch.setattr(selectors, "category_roots", broken)
+    result = gql("{ categories { slug } }")
+    error = only_error(result, "INTERNAL_SERVER_ERROR")
+    assert error["message"] == "Internal server error."
+    assert "hunter2" not in json.dumps(result.body)
