@@ -110,31 +110,6 @@ def _variant_has(condition: AttributeCondition) -> Q:
     )
 
 
-def product_filter(
-    products: QuerySet[Product],
-    *,
-    search: str | None = None,
-    category: str | None = None,
-    min_price: Decimal | None = None,
-    max_price: Decimal | None = None,
-    attributes: Sequence[AttributeCondition] = (),
-    in_stock: bool | None = None,
-) -> QuerySet[Product]:
-    """Narrow ``products`` to those matching every given condition.
-
-    See ``product_conditions``; with ``search``, results are also ranked best first.
-    """
-    condition = product_conditions(
-        search=search,
-        category=category,
-        min_price=min_price,
-        max_price=max_price,
-        attributes=attributes,
-        in_stock=in_stock,
-    )
-    return product_search_ranked(products.filter(condition), search=search)
-
-
 def product_conditions(
     *,
     search: str | None = None,
