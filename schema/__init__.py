@@ -6,18 +6,26 @@ from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDept
 from strawberry.schema.config import StrawberryConfig
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
+from schema.accounts.mutations import AccountMutation
+from schema.accounts.queries import AccountQuery
 from schema.catalog.queries import CatalogQuery
 from schema.extensions import ErrorCodes
 from schema.naming import ShopNameConverter
 
 
 @strawberry.type(description="Everything a storefront can read.")
-class Query(CatalogQuery):
+class Query(CatalogQuery, AccountQuery):
+    pass
+
+
+@strawberry.type(description="Everything a storefront can change.")
+class Mutation(AccountMutation):
     pass
 
 
 schema = strawberry.Schema(
     query=Query,
+    mutation=Mutation,
     config=StrawberryConfig(
         relay_max_results=settings.GRAPHQL_MAX_PAGE_SIZE,
         name_converter=ShopNameConverter(),

@@ -1,12 +1,48 @@
-"""Who is asking, for resolvers."""
+"""Who is asking, for resolvers, over HTTP and over WebSocket."""
 
-from django.contrib.auth.models import AnonymousUser
+from django.conf import settings
 from strawberry.types import Info
+
+from shop.accounts.authentication import Authentication, anonymous
+
+
+def _request(info: Info):
+    context = info.context
+    if isinstance(context, dict):
+        return context.get("request")
+    return getattr(context, "request", None)
+
+
+def current_auth(info: Info) -> Authentication:
+    """The request's Bearer authentication (never the admin's session cookie).
+
+    HTTP requests get it from BearerAuthenticationMiddleware; WebSocket connections
+    from their ``connection_init`` payload (see schema.consumers).
+    """
+    context = info.context
+    if isinstance(context, dict) and "auth" in context:
+        return context["auth"]
+    return getattr(_request(info), "bearer", None) or anonymous()
 
 
 def current_user(info: Info):
-    """The request's user (an AnonymousUser when nobody is signed in)."""
-    request = getattr(info.context, "request", None)
-    if request is None and isinstance(info.context, dict):
-        request = info.context.get("request")
-    return getattr(request, "user", None) or AnonymousUser()
+    """The signed-in user, or an AnonymousUser."""
+    return current_auth(info).user
+
+
+def client_ip(info: Info) -> str | None:
+    """The client's IP: the connection's, or X-Forwarded-For's behind trusted
+    proxies (DJANGO_TRUSTED_PROXY_COUNT)."""
+    request = _request(info)
+    meta = getattr(request, "META", None)
+    if meta is None:
+        return None
+    proxies = settings.TRUSTED_PROXY_COUNT
+    forwarded = [
+        part.strip()
+        for part in meta.get("HTTP_X_FORWARDED_FOR", "").split(",")
+        if part.strip()
+    ]
+    if proxies and len(forwarded) >= proxies:
+        return forwarded[-proxies]
+    return meta.get("REMOTE_ADDR")

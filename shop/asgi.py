@@ -11,15 +11,15 @@ django_application = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
-from strawberry.channels import GraphQLWSConsumer  # noqa: E402
 
 from schema import schema  # noqa: E402
+from schema.consumers import ShopGraphQLWSConsumer  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_application,
         "websocket": URLRouter(
-            [re_path(r"^graphql/?$", GraphQLWSConsumer.as_asgi(schema=schema))]
+            [re_path(r"^graphql/?$", ShopGraphQLWSConsumer.as_asgi(schema=schema))]
         ),
     }
 )

@@ -8,6 +8,7 @@ Two modes, switched by the presence of DATABASE_URL / REDIS_URL:
 Production is DJANGO_DEBUG=false: it refuses to start without a real DJANGO_SECRET_KEY.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -55,6 +56,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "channels",
     "strawberry_django",
+    "graphql_jwt.refresh_token.apps.RefreshTokenConfig",
     "shop.accounts",
     "shop.catalog",
     "shop.core",
@@ -68,6 +70,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "shop.accounts.middleware.BearerAuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -126,6 +129,31 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
     SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# ---------------------------------------------------------------- tokens
+
+# django-graphql-jwt's machinery, with the defaults a shop needs: access tokens
+# that expire, long-running refresh tokens stored in the database, Bearer prefix.
+GRAPHQL_JWT = {
+    "JWT_VERIFY_EXPIRATION": True,
+    "JWT_EXPIRATION_DELTA": timedelta(
+        minutes=env.int("JWT_ACCESS_TOKEN_MINUTES", default=15)
+    ),
+    "JWT_LONG_RUNNING_REFRESH_TOKEN": True,
+    "JWT_REFRESH_EXPIRATION_DELTA": timedelta(
+        days=env.int("JWT_REFRESH_TOKEN_DAYS", default=30)
+    ),
+    "JWT_AUTH_HEADER_PREFIX": "Bearer",
+    "JWT_REFRESH_TOKEN_N_BYTES": 32,
+}
+
+# Failed sign-ins tolerated per window before tokenAuth answers THROTTLED.
+LOGIN_FAILURES_PER_EMAIL = env.int("LOGIN_FAILURES_PER_EMAIL", default=5)
+LOGIN_FAILURES_PER_IP = env.int("LOGIN_FAILURES_PER_IP", default=20)
+LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=900)
+# Reverse proxies in front of the app that append to X-Forwarded-For; 0 trusts none
+# and takes the client IP from the connection.
+TRUSTED_PROXY_COUNT = env.int("DJANGO_TRUSTED_PROXY_COUNT", default=0)
 
 # ---------------------------------------------------------------- database
 

@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django_redis import get_redis_connection
+from graphql_jwt.shortcuts import get_token
 
 from tests.factories import UserFactory
 
@@ -48,15 +49,26 @@ class GraphQLClient:
 
     def __init__(self) -> None:
         self.http = Client()
+        self.headers: dict[str, str] = {}
 
-    def login(self, user) -> None:
-        self.http.force_login(user)
+    def login(self, user) -> str:
+        """Send an access token for ``user`` from now on; returns it."""
+        token = get_token(user)
+        self.authorize(f"Bearer {token}")
+        return token
+
+    def authorize(self, authorization: str | None) -> None:
+        """Send this Authorization header (None: none)."""
+        self.headers = (
+            {} if authorization is None else {"HTTP_AUTHORIZATION": authorization}
+        )
 
     def __call__(self, query: str, variables: dict | None = None) -> GraphQLResult:
         response = self.http.post(
             "/graphql/",
             json.dumps({"query": query, "variables": variables or {}}),
             content_type="application/json",
+            **self.headers,
         )
         return GraphQLResult(response.status_code, response.json())
 

@@ -58,3 +58,61 @@ async def test_websocket_speaks_graphql_transport_ws():
     await communicator.send_json_to({"type": "ping"})
     assert await communicator.receive_json_from() == {"type": "pong"}
     await communicator.disconnect()
+
+
+async def ws_connect(payload: dict | None):
+    communicator = WebsocketCommunicator(
+        application, "/graphql/", subprotocols=["graphql-transport-ws"]
+    )
+    connected, _ = await communicator.connect()
+    assert connected
+    message = {"type": "connection_init"}
+    if payload is not None:
+        message["payload"] = payload
+    await communicator.send_json_to(message)
+    return communicator
+
+
+async def ws_me(communicator) -> dict:
+    await communicator.send_json_to(
+        {"id": "1", "type": "subscribe", "payload": {"query": "{ me { email } }"}}
+    )
+    result = await communicator.receive_json_from()
+    assert result["type"] == "next", result
+    assert await communicator.receive_json_from() == {"id": "1", "type": "complete"}
+    return result["payload"]["data"]
+
+
+async def test_websocket_signs_in_from_connection_init():
+    from graphql_jwt.shortcuts import get_token
+
+    from tests.factories import UserFactory
+
+    user = await sync_to_async(UserFactory)(email="ws@example.com")
+    token = await sync_to_async(get_token)(user)
+    communicator = await ws_connect({"authorization": f"Bearer {token}"})
+    assert await communicator.receive_json_from() == {"type": "connection_ack"}
+    assert await ws_me(communicator) == {"me": {"email": "ws@example.com"}}
+    await communicator.disconnect()
+
+
+async def test_websocket_without_authorization_is_anonymous():
+    communicator = await ws_connect({})
+    assert await communicator.receive_json_from() == {"type": "connection_ack"}
+    assert await ws_me(communicator) == {"me": None}
+    await communicator.disconnect()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"authorization": "Bearer garbage"},
+        {"authorization": "Token x"},
+        {"authorization": 42},
+    ],
+)
+async def test_websocket_with_a_bad_token_is_refused(payload):
+    communicator = await ws_connect(payload)
+    closed = await communicator.receive_output()
+    assert closed["type"] == "websocket.close"
+    assert closed["code"] == 4403

@@ -1,8 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from graphql_jwt.refresh_token.admin import RefreshTokenAdmin as BaseRefreshTokenAdmin
+from graphql_jwt.refresh_token.models import RefreshToken
 
 from shop.accounts.models import User
+from shop.accounts.services import user_refresh_tokens_revoke
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -27,6 +30,7 @@ class UserAdmin(BaseUserAdmin):
     list_display = ("email", "first_name", "last_name", "is_staff", "is_active")
     list_filter = ("is_staff", "is_superuser", "is_active")
     search_fields = ("email", "first_name", "last_name")
+    actions = ("sign_out_everywhere",)
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Personal info", {"fields": ("first_name", "last_name")}),
@@ -53,3 +57,20 @@ class UserAdmin(BaseUserAdmin):
             },
         ),
     )
+
+    @admin.action(description="Sign out everywhere (revoke refresh tokens)")
+    def sign_out_everywhere(self, request, queryset) -> None:
+        revoked = sum(user_refresh_tokens_revoke(user=user) for user in queryset)
+        self.message_user(request, f"{revoked} refresh tokens revoked.")
+
+
+admin.site.unregister(RefreshToken)
+
+
+@admin.register(RefreshToken)
+class RefreshTokenAdmin(BaseRefreshTokenAdmin):
+    """Refresh tokens by user; staff revoke them with the action."""
+
+    search_fields = ("user__email", "token")
+    list_select_related = ("user",)
+    date_hierarchy = "created"

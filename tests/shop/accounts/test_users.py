@@ -34,3 +34,39 @@ def test_user_admin_lists_and_searches(db):
     assert page.status_code == 200
     assert "findme@example.com" in page.content.decode()
     assert client.get(reverse("admin:accounts_user_add")).status_code == 200
+
+
+def test_refresh_tokens_in_the_admin_searchable_and_revocable(db):
+    from graphql_jwt.refresh_token.models import RefreshToken
+
+    from shop.accounts import services
+
+    User = get_user_model()
+    boss = User.objects.create_superuser("boss@example.com", "pw-123456!")
+    buyer = User.objects.create_user("buyer@example.com", "a long passphrase 1")
+    services.token_obtain(
+        email="buyer@example.com", password="a long passphrase 1", client_ip=None
+    )
+    services.token_obtain(
+        email="buyer@example.com", password="a long passphrase 1", client_ip=None
+    )
+    client = Client()
+    client.force_login(boss)
+    url = reverse("admin:refresh_token_refreshtoken_changelist")
+    page = client.get(url, {"q": "buyer@"})
+    assert page.status_code == 200
+    assert page.content.decode().count("buyer@example.com") >= 2
+
+    token = RefreshToken.objects.first()
+    response = client.post(url, {"action": "revoke", "_selected_action": [token.pk]})
+    assert response.status_code == 302
+    token.refresh_from_db()
+    assert token.revoked is not None
+    assert RefreshToken.objects.filter(revoked__isnull=True).count() == 1
+
+    users_url = reverse("admin:accounts_user_changelist")
+    response = client.post(
+        users_url, {"action": "sign_out_everywhere", "_selected_action": [buyer.pk]}
+    )
+    assert response.status_code == 302
+    assert not RefreshToken.objects.filter(revoked__isnull=True).exists()

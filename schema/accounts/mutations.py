@@ -1,0 +1,94 @@
+"""Sign-up, sign-in and token management."""
+
+import strawberry
+from strawberry.types import Info
+
+from schema.accounts.types import (
+    PasswordChangePayload,
+    RegisterPayload,
+    RevokePayload,
+    TokenPayload,
+    VerifyPayload,
+)
+from schema.context import client_ip, current_user
+from schema.errors import user_errors
+from schema.permissions import IsAuthenticated
+from shop.accounts import services
+from shop.accounts.errors import AccountError
+
+
+def _token_payload(pair: services.TokenPair) -> TokenPayload:
+    return TokenPayload(
+        token=pair.token,
+        refresh_token=pair.refresh_token,
+        expires_at=pair.expires_at,
+        refresh_expires_at=pair.refresh_expires_at,
+        user=pair.user,
+    )
+
+
+@strawberry.type
+class AccountMutation:
+    @strawberry.mutation(description="Create a buyer's account (then tokenAuth).")
+    def register(self, email: str, password: str) -> RegisterPayload:
+        try:
+            user = services.user_register(email=email, password=password)
+        except AccountError as error:
+            return RegisterPayload(errors=user_errors(error))
+        return RegisterPayload(user=user)
+
+    @strawberry.mutation(
+        description="Sign in: an access token (Authorization: Bearer) and a "
+        "refresh token. Repeated failures are throttled."
+    )
+    def token_auth(self, info: Info, email: str, password: str) -> TokenPayload:
+        try:
+            pair = services.token_obtain(
+                email=email, password=password, client_ip=client_ip(info)
+            )
+        except AccountError as error:
+            return TokenPayload(errors=user_errors(error))
+        return _token_payload(pair)
+
+    @strawberry.mutation(
+        description="Trade a refresh token for a new pair; the old one stops working."
+    )
+    def refresh_token(self, refresh_token: str) -> TokenPayload:
+        try:
+            pair = services.token_refresh(refresh_token=refresh_token)
+        except AccountError as error:
+            return TokenPayload(errors=user_errors(error))
+        return _token_payload(pair)
+
+    @strawberry.mutation(description="Whether an access token works now, and whose.")
+    def verify_token(self, token: str) -> VerifyPayload:
+        try:
+            user = services.token_verify(token=token)
+        except AccountError as error:
+            return VerifyPayload(valid=False, errors=user_errors(error))
+        return VerifyPayload(valid=True, email=user.email)
+
+    @strawberry.mutation(description="Revoke a refresh token: sign out that session.")
+    def revoke_token(self, refresh_token: str) -> RevokePayload:
+        try:
+            services.token_revoke(refresh_token=refresh_token)
+        except AccountError as error:
+            return RevokePayload(revoked=False, errors=user_errors(error))
+        return RevokePayload(revoked=True)
+
+    @strawberry.mutation(
+        description="Change the signed-in user's password; signs out other sessions.",
+        permission_classes=[IsAuthenticated],
+    )
+    def password_change(
+        self, info: Info, current_password: str, new_password: str
+    ) -> PasswordChangePayload:
+        try:
+            user = services.user_password_change(
+                user=current_user(info),
+                current_password=current_password,
+                new_password=new_password,
+            )
+        except AccountError as error:
+            return PasswordChangePayload(errors=user_errors(error))
+        return PasswordChangePayload(user=user)

@@ -1,0 +1,89 @@
+"""Account types and payloads."""
+
+from datetime import datetime
+
+import strawberry
+import strawberry_django
+from django.db.models import QuerySet
+from strawberry import relay
+from strawberry.types import Info
+
+from schema.context import current_user
+from schema.errors import UserError
+from shop.accounts.models import User
+from shop.accounts.selectors import user_list
+
+
+@strawberry_django.type(User, name="User", description="A signed-in buyer or staff.")
+class UserType(relay.Node):
+    email: strawberry.auto
+    is_staff: bool = strawberry_django.field(
+        description="Whether the user can use the admin and see unpublished items."
+    )
+    date_joined: datetime = strawberry_django.field(
+        description="When the account was created."
+    )
+
+    @classmethod
+    def get_queryset(cls, queryset: QuerySet, info: Info, **kwargs) -> QuerySet:
+        return user_list(user=current_user(info), users=queryset)
+
+
+@strawberry.type(description="The result of register.")
+class RegisterPayload:
+    user: UserType | None = strawberry.field(
+        default=None, description="The new account; null on errors."
+    )
+    errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why nothing was created."
+    )
+
+
+@strawberry.type(description="A token pair: send token as 'Authorization: Bearer'.")
+class TokenPayload:
+    token: str | None = strawberry.field(
+        default=None, description="The access token (a JWT); short-lived."
+    )
+    refresh_token: str | None = strawberry.field(
+        default=None,
+        description="Trade it once for a new pair with refreshToken; long-lived.",
+    )
+    expires_at: datetime | None = strawberry.field(
+        default=None, description="When the access token stops working."
+    )
+    refresh_expires_at: datetime | None = strawberry.field(
+        default=None, description="When the refresh token stops working."
+    )
+    user: UserType | None = strawberry.field(default=None, description="Who signed in.")
+    errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why no token was issued."
+    )
+
+
+@strawberry.type(description="The result of verifyToken.")
+class VerifyPayload:
+    valid: bool = strawberry.field(description="Whether the access token works now.")
+    email: str | None = strawberry.field(
+        default=None, description="Whose token it is, when valid."
+    )
+    errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why the token is not valid."
+    )
+
+
+@strawberry.type(description="The result of revokeToken.")
+class RevokePayload:
+    revoked: bool = strawberry.field(description="Whether a token was revoked.")
+    errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why nothing was revoked."
+    )
+
+
+@strawberry.type(description="The result of passwordChange.")
+class PasswordChangePayload:
+    user: UserType | None = strawberry.field(
+        default=None, description="The user, whose other sessions are signed out."
+    )
+    errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why the password was not changed."
+    )

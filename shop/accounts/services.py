@@ -1,0 +1,218 @@
+"""Account writes: registration, token pairs, password changes."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.auth import authenticate
+from django.contrib.auth.models import update_last_login
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from graphql_jwt.exceptions import JSONWebTokenError, JSONWebTokenExpired
+from graphql_jwt.refresh_token.models import RefreshToken
+from graphql_jwt.settings import jwt_settings
+from graphql_jwt.shortcuts import create_refresh_token, get_token
+from graphql_jwt.utils import get_payload, get_user_by_payload
+
+from shop.accounts.errors import AccountError, ErrorCode
+from shop.accounts.models import User
+from shop.accounts.throttle import (
+    login_failure_record,
+    login_failures_reset,
+    login_throttle_check,
+)
+
+INVALID_CREDENTIALS = "The email or the password is wrong."
+INVALID_REFRESH_TOKEN = "The refresh token is unknown, used, revoked or expired."
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    """A signed-in session: a short access token and a long refresh token."""
+
+    user: User
+    token: str
+    refresh_token: str
+    expires_at: datetime
+    refresh_expires_at: datetime
+
+
+def _email_checked(email: str) -> str:
+    email = User.objects.normalize_email(email)
+    if not email:
+        raise AccountError(ErrorCode.REQUIRED, "Enter an email address.", field="email")
+    try:
+        if len(email) > User._meta.get_field("email").max_length:
+            raise ValidationError("too long")
+        validate_email(email)
+    except ValidationError as error:
+        raise AccountError(
+            ErrorCode.INVALID, "Enter a valid email address.", field="email"
+        ) from error
+    return email
+
+
+def _password_checked(password: str, user: User) -> None:
+    try:
+        validate_password(password, user=user)
+    except ValidationError as error:
+        raise AccountError(
+            ErrorCode.INVALID, " ".join(error.messages), field="password"
+        ) from error
+
+
+def user_register(*, email: str, password: str) -> User:
+    """Create a buyer's account. The email is stored lower-cased.
+
+    Raises AccountError: REQUIRED / INVALID (email), ALREADY_EXISTS (email taken, in
+    any case), INVALID (password refused by the validators, their messages joined).
+    """
+    email = _email_checked(email)
+    user = User(email=email)
+    problems = []
+    if User.objects.filter(email=email).exists():
+        problems.append(_taken())
+    try:
+        _password_checked(password, user)
+    except AccountError as error:
+        problems.append(error)
+    if problems:
+        raise AccountError(
+            problems[0].code,
+            problems[0].message,
+            field=problems[0].field,
+            errors=problems,
+        )
+    user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as error:  # a concurrent registration won the race
+        raise _taken() from error
+    return user
+
+
+def _taken() -> AccountError:
+    return AccountError(
+        ErrorCode.ALREADY_EXISTS,
+        "An account with this email already exists.",
+        field="email",
+    )
+
+
+def _token_pair(user: User) -> TokenPair:
+    refresh = create_refresh_token(user)
+    now = timezone.now()
+    return TokenPair(
+        user=user,
+        token=get_token(user),
+        refresh_token=refresh.get_token(),
+        expires_at=now + jwt_settings.JWT_EXPIRATION_DELTA,
+        refresh_expires_at=refresh.created + jwt_settings.JWT_REFRESH_EXPIRATION_DELTA,
+    )
+
+
+def token_obtain(*, email: str, password: str, client_ip: str | None) -> TokenPair:
+    """Sign in: check the password and issue an access and a refresh token.
+
+    A wrong email and a wrong password get the same INVALID_CREDENTIALS. Failures
+    are counted per email and per client IP; past the limit the answer is THROTTLED
+    (with the wait) until the window ends. A success resets the email's counter.
+    """
+    email = User.objects.normalize_email(email)
+    login_throttle_check(email=email, client_ip=client_ip)
+    user = authenticate(username=email, password=password) if email else None
+    if user is None:
+        login_failure_record(email=email, client_ip=client_ip)
+        raise AccountError(ErrorCode.INVALID_CREDENTIALS, INVALID_CREDENTIALS)
+    login_failures_reset(email=email)
+    with transaction.atomic():
+        update_last_login(None, user)
+        return _token_pair(user)
+
+
+@transaction.atomic
+def token_refresh(*, refresh_token: str) -> TokenPair:
+    """Rotate a refresh token: revoke it and issue a new pair, in one transaction.
+
+    The row is locked, so two requests racing with one token get one new pair
+    between them; a used, revoked, expired or unknown token is INVALID_TOKEN.
+    """
+    stored = (
+        RefreshToken.objects.select_for_update()
+        .select_related("user")
+        .filter(token=refresh_token, revoked__isnull=True)
+        .first()
+    )
+    if stored is None or stored.is_expired() or not stored.user.is_active:
+        raise AccountError(
+            ErrorCode.INVALID_TOKEN, INVALID_REFRESH_TOKEN, field="refreshToken"
+        )
+    stored.revoked = timezone.now()
+    stored.save(update_fields=["revoked"])
+    return _token_pair(stored.user)
+
+
+def token_verify(*, token: str) -> User:
+    """The user of a valid access token; INVALID_TOKEN (saying why) otherwise."""
+    try:
+        user = get_user_by_payload(get_payload(token))
+    except JSONWebTokenExpired as error:
+        raise AccountError(
+            ErrorCode.INVALID_TOKEN, "The token has expired.", field="token"
+        ) from error
+    except JSONWebTokenError as error:
+        raise AccountError(
+            ErrorCode.INVALID_TOKEN, "The token is invalid.", field="token"
+        ) from error
+    if user is None:
+        raise AccountError(
+            ErrorCode.INVALID_TOKEN, "The token is invalid.", field="token"
+        )
+    return user
+
+
+def token_revoke(*, refresh_token: str) -> None:
+    """Revoke a refresh token (sign out); INVALID_TOKEN if it is not active."""
+    revoked = RefreshToken.objects.filter(
+        token=refresh_token, revoked__isnull=True
+    ).update(revoked=timezone.now())
+    if not revoked:
+        raise AccountError(
+            ErrorCode.INVALID_TOKEN, INVALID_REFRESH_TOKEN, field="refreshToken"
+        )
+
+
+def user_refresh_tokens_revoke(*, user: User) -> int:
+    """Sign a user out everywhere: revoke every active refresh token."""
+    return RefreshToken.objects.filter(user=user, revoked__isnull=True).update(
+        revoked=timezone.now()
+    )
+
+
+@transaction.atomic
+def user_password_change(
+    *, user: User, current_password: str, new_password: str
+) -> User:
+    """Change a signed-in user's password and sign out their other sessions.
+
+    INVALID_CREDENTIALS if the current password is wrong; INVALID with the
+    validators' messages if the new one is refused. Changes nothing on failure.
+    """
+    if not user.check_password(current_password):
+        raise AccountError(
+            ErrorCode.INVALID_CREDENTIALS,
+            "The current password is wrong.",
+            field="currentPassword",
+        )
+    try:
+        _password_checked(new_password, user)
+    except AccountError as error:
+        error.field = "newPassword"
+        raise
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    user_refresh_tokens_revoke(user=user)
+    return user
