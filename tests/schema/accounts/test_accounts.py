@@ -29,7 +29,8 @@ REFRESH = """mutation($refreshToken: String!) {
 VERIFY = """mutation($token: String!) {
   verifyToken(token: $token) { valid email errors { field code message } } }"""
 REVOKE = """mutation($refreshToken: String!) {
-  revokeToken(refreshToken: $refreshToken) { revoked errors { field code message } } }"""
+  revokeToken(refreshToken: $refreshToken) {
+    revoked errors { field code message } } }"""
 PASSWORD_CHANGE = """mutation($current: String!, $new: String!) {
   passwordChange(currentPassword: $current, newPassword: $new) {
     user { email } errors { field code message } } }"""
