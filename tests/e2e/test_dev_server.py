@@ -182,3 +182,28 @@ def test_readme_examples_answer(dev_server, operation):
     else:
         assert data["categories"]
         assert data["search"]["edges"]
+
+
+def post(dev_server: str, document: str, authorization: str | None = None) -> dict:
+    headers = {"Content-Type": "application/json"}
+    if authorization:
+        headers["Authorization"] = authorization
+    status, body = request(
+        f"{dev_server}/graphql/",
+        data=json.dumps({"query": document}).encode(),
+        headers=headers,
+    )
+    assert status == 200, body
+    return json.loads(body)
+
+
+def test_readme_sign_in_flow(dev_server):
+    block = (ROOT / "README.md").read_text().split("```graphql\n")[2].split("```")[0]
+    register, token_auth = ["mutation " + m for m in block.split("mutation ")[1:]]
+    registered = post(dev_server, register)["data"]["register"]
+    assert registered["errors"] == []
+    signed_in = post(dev_server, token_auth)["data"]["tokenAuth"]
+    assert signed_in["errors"] == []
+    me = post(dev_server, "{ me { email } }", f"Bearer {signed_in['token']}")
+    assert me == {"data": {"me": {"email": "ada@example.com"}}}
+    assert post(dev_server, "{ me { email } }") == {"data": {"me": None}}
