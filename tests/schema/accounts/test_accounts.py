@@ -201,11 +201,13 @@ def test_a_success_resets_the_email_counter(gql, buyer):
     assert sign_in(gql)["errors"] == []
 
 
-def test_the_throttle_ends_with_its_window(gql, buyer, settings):
-    settings.LOGIN_FAILURE_WINDOW_SECONDS = 1
+def test_the_throttle_ends_with_its_window(gql, buyer):
     failures(gql, 5)
     assert codes(sign_in(gql)) == [("email", "THROTTLED")]
-    time.sleep(1.6)
+    redis = get_redis_connection("default")
+    for key in redis.keys("throttle:login:*"):  # as if 15 minutes had passed
+        redis.pexpire(key, 200)
+    time.sleep(0.4)
     assert sign_in(gql)["errors"] == []
 
 
