@@ -8,18 +8,20 @@ from strawberry_django.optimizer import DjangoOptimizerExtension
 
 from schema.accounts.mutations import AccountMutation
 from schema.accounts.queries import AccountQuery
+from schema.cart.mutations import CartMutation
+from schema.cart.queries import CartQuery
 from schema.catalog.queries import CatalogQuery
 from schema.extensions import ErrorCodes
 from schema.naming import ShopNameConverter
 
 
 @strawberry.type(description="Everything a storefront can read.")
-class Query(CatalogQuery, AccountQuery):
+class Query(CatalogQuery, CartQuery, AccountQuery):
     pass
 
 
 @strawberry.type(description="Everything a storefront can change.")
-class Mutation(AccountMutation):
+class Mutation(AccountMutation, CartMutation):
     pass
 
 

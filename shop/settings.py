@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "graphql_jwt.refresh_token.apps.RefreshTokenConfig",
     "shop.accounts",
     "shop.catalog",
+    "shop.cart",
     "shop.core",
 ]
 
@@ -239,6 +240,11 @@ STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
 # ---------------------------------------------------------------- the shop
 
 SHOP_CURRENCY = env.str("SHOP_CURRENCY", default="USD").upper()
+
+# Carts: days an untouched cart lives, the most of one item, the most lines.
+CART_TTL_DAYS = env.int("CART_TTL_DAYS", default=30)
+CART_MAX_LINE_QUANTITY = env.int("CART_MAX_LINE_QUANTITY", default=99)
+CART_MAX_LINES = env.int("CART_MAX_LINES", default=100)
 
 # GraphQL guards: reject abusive documents before they execute.
 GRAPHQL_MAX_DEPTH = env.int("GRAPHQL_MAX_DEPTH", default=10)

@@ -1,0 +1,57 @@
+"""Cart mutations: each one atomic step in Redis."""
+
+import strawberry
+from strawberry.types import Info
+
+from schema.cart.resolvers import cart_change, variant_pks
+from schema.cart.types import CartLineInput, CartPayload
+from schema.errors import user_errors
+from shop.cart import services
+from shop.cart.errors import CartError
+
+
+def _lines(lines: list[CartLineInput]) -> list[tuple[int, int]]:
+    pks = variant_pks([line.variant_id for line in lines], "lines.{}.variantId".format)
+    return [(pk, line.quantity) for pk, line in zip(pks, lines, strict=True)]
+
+
+@strawberry.type
+class CartMutation:
+    @strawberry.mutation(
+        description="Add to the quantities in the cart. Without a token, a guest "
+        "gets a new cart: keep its token."
+    )
+    def cart_lines_add(
+        self, info: Info, lines: list[CartLineInput], token: str | None = None
+    ) -> CartPayload:
+        try:
+            parsed = _lines(lines)
+        except CartError as error:
+            return CartPayload(errors=user_errors(error))
+        return cart_change(info, services.cart_lines_add, token=token, lines=parsed)
+
+    @strawberry.mutation(description="Set quantities; 0 removes the line.")
+    def cart_lines_update(
+        self, info: Info, lines: list[CartLineInput], token: str | None = None
+    ) -> CartPayload:
+        try:
+            parsed = _lines(lines)
+        except CartError as error:
+            return CartPayload(errors=user_errors(error))
+        return cart_change(info, services.cart_lines_update, token=token, lines=parsed)
+
+    @strawberry.mutation(description="Remove the lines of these variants.")
+    def cart_lines_remove(
+        self, info: Info, variant_ids: list[strawberry.ID], token: str | None = None
+    ) -> CartPayload:
+        try:
+            pks = variant_pks(variant_ids, "variantIds.{}".format)
+        except CartError as error:
+            return CartPayload(errors=user_errors(error))
+        return cart_change(
+            info, services.cart_lines_remove, token=token, variant_ids=pks
+        )
+
+    @strawberry.mutation(description="Empty the cart; a guest cart keeps its token.")
+    def cart_clear(self, info: Info, token: str | None = None) -> CartPayload:
+        return cart_change(info, services.cart_clear, token=token)

@@ -1,0 +1,59 @@
+"""Shared by the cart query and mutations: IDs in, snapshots out."""
+
+from collections.abc import Callable, Sequence
+
+from graphql import GraphQLError
+from strawberry import relay
+from strawberry.types import Info
+
+from schema.cart.types import CartPayload, CartType
+from schema.context import current_user
+from schema.errors import user_errors
+from shop.cart.errors import CartError, CartUnavailable, ErrorCode
+from shop.cart.services import CartSnapshot
+
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+
+
+def unavailable(error: CartUnavailable) -> GraphQLError:
+    return GraphQLError(
+        "Carts are unavailable right now; try again shortly.",
+        extensions={"code": SERVICE_UNAVAILABLE},
+        original_error=error,
+    )
+
+
+def variant_pks(ids: Sequence[str], field: Callable[[int], str]) -> list[int]:
+    """Database ids of ProductVariant global IDs; CartError(INVALID) for others."""
+    pks, problems = [], []
+    for index, value in enumerate(ids):
+        try:
+            node = relay.GlobalID.from_id(value)
+            if node.type_name != "ProductVariant" or not node.node_id.isdigit():
+                raise ValueError(value)
+            pks.append(int(node.node_id))
+        except ValueError:
+            problems.append(
+                CartError(
+                    ErrorCode.INVALID,
+                    "Not the ID of a ProductVariant.",
+                    field=field(index),
+                )
+            )
+    if problems:
+        first = problems[0]
+        raise CartError(first.code, first.message, field=first.field, errors=problems)
+    return pks
+
+
+def cart_change(
+    info: Info, change: Callable[..., CartSnapshot], **kwargs
+) -> CartPayload:
+    """Run a cart service for the request's user; map its outcome to a payload."""
+    try:
+        snapshot = change(user=current_user(info), **kwargs)
+    except CartError as error:
+        return CartPayload(errors=user_errors(error))
+    except CartUnavailable as error:
+        raise unavailable(error) from error
+    return CartPayload(cart=CartType(snapshot=snapshot))

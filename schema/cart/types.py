@@ -1,0 +1,78 @@
+"""Cart types: lines priced from the catalog at read time."""
+
+import strawberry
+from strawberry.types import Info
+
+from schema.catalog.types import ProductVariantType
+from schema.common import Money
+from schema.errors import UserError
+from schema.optimizing import optimize_for_subfield
+from shop.cart.services import CartSnapshot
+from shop.catalog.models import ProductVariant
+
+
+@strawberry.type(name="CartLine", description="One item of a cart.")
+class CartLineType:
+    variant: ProductVariantType = strawberry.field(description="What is bought.")
+    quantity: int = strawberry.field(description="How many.")
+    total: Money = strawberry.field(description="quantity x the current price.")
+
+
+@strawberry.type(
+    name="Cart",
+    description="A cart kept in Redis; prices are always the catalog's current ones.",
+)
+class CartType:
+    snapshot: strawberry.Private[CartSnapshot]
+
+    @strawberry.field(
+        description="A guest cart's token (pass it back); null for a user's cart."
+    )
+    def token(self) -> str | None:
+        return self.snapshot.token
+
+    @strawberry.field(description="The lines, each priced now.")
+    def lines(self, info: Info) -> list[CartLineType]:
+        snapshot = self.snapshot
+        variants = optimize_for_subfield(
+            ProductVariant.objects.filter(pk__in=list(snapshot.quantities)),
+            info,
+            "variant",
+            only=["id"],
+        )
+        variants = {variant.pk: variant for variant in variants}
+        return [
+            CartLineType(
+                variant=variants[variant_id],
+                quantity=quantity,
+                total=Money.of(snapshot.line_total(variant_id)),
+            )
+            for variant_id, quantity in snapshot.quantities.items()
+            if variant_id in variants
+        ]
+
+    @strawberry.field(description="How many items, all lines together.")
+    def total_quantity(self) -> int:
+        return self.snapshot.total_quantity
+
+    @strawberry.field(description="The sum of the lines at current prices.")
+    def subtotal(self) -> Money:
+        return Money.of(self.snapshot.subtotal)
+
+
+@strawberry.type(description="The cart after a change, or why nothing changed.")
+class CartPayload:
+    cart: CartType | None = strawberry.field(
+        default=None, description="The cart; null on errors."
+    )
+    errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why nothing changed."
+    )
+
+
+@strawberry.input(description="A variant and a quantity.")
+class CartLineInput:
+    variant_id: strawberry.ID = strawberry.field(
+        description="A ProductVariant's global ID."
+    )
+    quantity: int = strawberry.field(description="How many.")

@@ -1,0 +1,319 @@
+"""The cart: which cart a request means, what may go in it, what it costs now.
+
+Lines live in Redis (shop.cart.store); stock, publication and prices come from the
+catalog at the moment of each read or write, never from the cart.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.conf import settings
+
+from shop.cart import store
+from shop.cart.errors import CartError, ErrorCode
+from shop.cart.store import CartKey
+from shop.catalog.models import ProductVariant
+
+TOKEN_UNKNOWN = (
+    "This cart token is unknown or expired: start a new cart without a token."
+)
+
+
+@dataclass(frozen=True)
+class CartSnapshot:
+    """A cart as read now: its lines priced at current catalog prices."""
+
+    key: CartKey
+    quantities: dict[int, int] = field(default_factory=dict)  # variant id -> qty
+    prices: dict[int, Decimal] = field(default_factory=dict)  # variant id -> price
+
+    @property
+    def token(self) -> str | None:
+        """The guest token; None for a signed-in user's cart."""
+        return self.key.token
+
+    @property
+    def total_quantity(self) -> int:
+        return sum(self.quantities.values())
+
+    @property
+    def subtotal(self) -> Decimal:
+        return sum(
+            (self.line_total(variant) for variant in self.quantities),
+            Decimal("0.00"),
+        )
+
+    def line_total(self, variant_id: int) -> Decimal:
+        return self.prices[variant_id] * self.quantities[variant_id]
+
+
+def _published_variants(ids) -> dict[int, tuple[int, Decimal]]:
+    """variant id -> (quantity available, price), for published products only."""
+    rows = ProductVariant.objects.filter(
+        pk__in=list(ids), product__is_published=True
+    ).values_list("pk", "quantity_available", "price")
+    return {pk: (stock, price) for pk, stock, price in rows}
+
+
+# ---------------------------------------------------------------- which cart
+
+
+def _guest_key(token: str | None) -> CartKey:
+    if token is None:
+        raise CartError(
+            ErrorCode.REQUIRED, "A guest cart needs its token.", field="token"
+        )
+    if not store.token_well_formed(token) or not store.cart_exists(
+        CartKey(token=token)
+    ):
+        raise CartError(ErrorCode.INVALID_TOKEN, TOKEN_UNKNOWN, field="token")
+    return CartKey(token=token)
+
+
+def cart_merge(*, user, token: str) -> None:
+    """Merge the guest cart ``token`` into the user's cart, once.
+
+    Quantities add, capped by current stock and the per-line maximum; lines of
+    deleted or unpublished variants are dropped; the guest cart is deleted. Passing
+    the same token again is a no-op; a token that never was, or that another user
+    merged, is INVALID_TOKEN.
+    """
+    if not store.token_well_formed(token):
+        raise CartError(ErrorCode.INVALID_TOKEN, TOKEN_UNKNOWN, field="token")
+    guest_lines = store.cart_lines(CartKey(token=token))
+    caps = {
+        variant: min(stock, settings.CART_MAX_LINE_QUANTITY)
+        for variant, (stock, _) in _published_variants(guest_lines).items()
+    }
+    outcome = store.guest_merge(
+        token,
+        user.pk,
+        caps,
+        max_lines=settings.CART_MAX_LINES,
+        line_max=settings.CART_MAX_LINE_QUANTITY,
+    )
+    if outcome == "missing":
+        raise CartError(ErrorCode.INVALID_TOKEN, TOKEN_UNKNOWN, field="token")
+
+
+def _cart_key(*, user, token: str | None) -> CartKey | None:
+    """The cart a request means; merges a guest token into a signed-in user's cart.
+
+    None for an anonymous request without a token (no cart yet).
+    """
+    if user.is_authenticated:
+        if token is not None:
+            cart_merge(user=user, token=token)
+        return CartKey(user_id=user.pk)
+    if token is None:
+        return None
+    return _guest_key(token)
+
+
+# ---------------------------------------------------------------- reads
+
+
+def cart_get(*, user, token: str | None) -> CartSnapshot | None:
+    """The request's cart priced now; None for an anonymous request without token.
+
+    Lines whose variant was deleted or unpublished since are dropped from the cart.
+    """
+    key = _cart_key(user=user, token=token)
+    return None if key is None else _snapshot(key)
+
+
+def _snapshot(key: CartKey) -> CartSnapshot:
+    quantities = store.cart_lines(key)
+    variants = _published_variants(quantities)
+    gone = [variant for variant in quantities if variant not in variants]
+    store.lines_drop(key, gone)
+    return CartSnapshot(
+        key=key,
+        quantities={v: q for v, q in sorted(quantities.items()) if v in variants},
+        prices={v: price for v, (_, price) in variants.items()},
+    )
+
+
+# ---------------------------------------------------------------- writes
+
+
+def _check_quantities(
+    lines: Sequence[tuple[int, int]], *, minimum: int
+) -> list[CartError]:
+    problems = []
+    if not lines:
+        problems.append(
+            CartError(ErrorCode.INVALID, "Give at least one line.", field="lines")
+        )
+    for index, (_, quantity) in enumerate(lines):
+        if quantity < minimum or quantity > settings.CART_MAX_LINE_QUANTITY:
+            problems.append(
+                CartError(
+                    ErrorCode.INVALID,
+                    f"Quantity must be from {minimum} to "
+                    f"{settings.CART_MAX_LINE_QUANTITY}.",
+                    field=f"lines.{index}.quantity",
+                )
+            )
+    return problems
+
+
+def _check_stock(
+    index: int, variant: int, wanted: int, stock: dict[int, tuple[int, Decimal]]
+) -> CartError | None:
+    if variant not in stock:
+        return CartError(
+            ErrorCode.NOT_FOUND,
+            "This product is not for sale.",
+            field=f"lines.{index}.variantId",
+        )
+    available = stock[variant][0]
+    if available == 0:
+        return CartError(
+            ErrorCode.OUT_OF_STOCK,
+            "This product is sold out.",
+            field=f"lines.{index}.quantity",
+        )
+    if wanted > available:
+        return CartError(
+            ErrorCode.INSUFFICIENT_STOCK,
+            f"Only {available} left.",
+            field=f"lines.{index}.quantity",
+        )
+    if wanted > settings.CART_MAX_LINE_QUANTITY:
+        return CartError(
+            ErrorCode.INVALID,
+            f"At most {settings.CART_MAX_LINE_QUANTITY} of one item per order.",
+            field=f"lines.{index}.quantity",
+        )
+    return None
+
+
+def _refuse(problems: list[CartError]) -> None:
+    if problems:
+        first = problems[0]
+        raise CartError(first.code, first.message, field=first.field, errors=problems)
+
+
+def _too_many_lines() -> CartError:
+    return CartError(
+        ErrorCode.INVALID,
+        f"A cart holds at most {settings.CART_MAX_LINES} different items.",
+        field="lines",
+    )
+
+
+def cart_lines_add(
+    *, user, token: str | None, lines: Sequence[tuple[int, int]]
+) -> CartSnapshot:
+    """Add quantities to the cart, creating a guest cart (and token) if needed.
+
+    Each line needs a published variant, quantity >= 1, and the quantity in the cart
+    afterwards within stock and the per-line maximum. If any line fails, nothing
+    changes and every failing line is reported.
+    """
+    problems = _check_quantities(lines, minimum=1)
+    _refuse(problems)
+    stock = _published_variants(variant for variant, _ in lines)
+    for index, (variant, quantity) in enumerate(lines):
+        problem = _check_stock(index, variant, quantity, stock)
+        if problem:
+            problems.append(problem)
+    _refuse(problems)
+
+    key = _cart_key(user=user, token=token)
+    create = key is None or key.user_id is not None
+    key = key or CartKey(token=store.new_guest_token())
+    totals: dict[int, int] = {}
+    first_index: dict[int, int] = {}
+    for index, (variant, quantity) in enumerate(lines):
+        totals[variant] = totals.get(variant, 0) + quantity
+        first_index.setdefault(variant, index)
+    caps = {v: min(stock[v][0], settings.CART_MAX_LINE_QUANTITY) for v in totals}
+    reply = store.lines_add(
+        key,
+        [(v, quantity, caps[v]) for v, quantity in totals.items()],
+        create=create,
+        max_lines=settings.CART_MAX_LINES,
+    )
+    if reply[0] == "missing":
+        raise CartError(ErrorCode.INVALID_TOKEN, TOKEN_UNKNOWN, field="token")
+    if reply[0] == "too_many":
+        raise _too_many_lines()
+    if reply[0] == "over":
+        for variant, current in zip(reply[1::2], reply[2::2], strict=True):
+            variant, current = int(variant), int(current)
+            index = first_index[variant]
+            wanted = current + totals[variant]
+            problems.append(_check_stock(index, variant, wanted, stock))
+        _refuse([problem for problem in problems if problem is not None])
+    return _snapshot(key)
+
+
+def cart_lines_update(
+    *, user, token: str | None, lines: Sequence[tuple[int, int]]
+) -> CartSnapshot:
+    """Set quantities; 0 removes the line. All lines pass, or nothing changes."""
+    problems = _check_quantities(lines, minimum=0)
+    seen: set[int] = set()
+    for index, (variant, _) in enumerate(lines):
+        if variant in seen:
+            problems.append(
+                CartError(
+                    ErrorCode.INVALID,
+                    "Each variant may appear once.",
+                    field=f"lines.{index}.variantId",
+                )
+            )
+        seen.add(variant)
+    _refuse(problems)
+    stock = _published_variants(v for v, quantity in lines if quantity > 0)
+    for index, (variant, quantity) in enumerate(lines):
+        if quantity > 0 and (problem := _check_stock(index, variant, quantity, stock)):
+            problems.append(problem)
+    _refuse(problems)
+    key = _existing_key(user=user, token=token)
+    outcome = store.lines_set(
+        key,
+        lines,
+        create=key.user_id is not None,
+        max_lines=settings.CART_MAX_LINES,
+    )
+    if outcome == "too_many":
+        raise _too_many_lines()
+    _check_found(outcome)
+    return _snapshot(key)
+
+
+def cart_lines_remove(
+    *, user, token: str | None, variant_ids: Sequence[int]
+) -> CartSnapshot:
+    """Remove the lines of these variants (absent ones are ignored)."""
+    key = _existing_key(user=user, token=token)
+    if variant_ids:
+        _check_found(
+            store.lines_remove(key, variant_ids, create=key.user_id is not None)
+        )
+    return _snapshot(key)
+
+
+def cart_clear(*, user, token: str | None) -> CartSnapshot:
+    """Remove every line; a guest cart keeps its token."""
+    key = _existing_key(user=user, token=token)
+    _check_found(store.lines_clear(key, create=key.user_id is not None))
+    return _snapshot(key)
+
+
+def _existing_key(*, user, token: str | None) -> CartKey:
+    key = _cart_key(user=user, token=token)
+    if key is None:
+        raise CartError(
+            ErrorCode.REQUIRED, "A guest cart needs its token.", field="token"
+        )
+    return key
+
+
+def _check_found(outcome: str) -> None:
+    if outcome == "missing":  # expired between the check and the write
+        raise CartError(ErrorCode.INVALID_TOKEN, TOKEN_UNKNOWN, field="token")

@@ -1,0 +1,70 @@
+"""Concurrent cart writes against real Redis lose no update."""
+
+import threading
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.db import connection
+
+from shop.cart import services, store
+from tests.factories import UserFactory, make_product
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def hammer(workers: int, adds: int, action) -> list[Exception]:
+    barrier = threading.Barrier(workers)
+    failures: list[Exception] = []
+
+    def run():
+        barrier.wait()
+        try:
+            for _ in range(adds):
+                action()
+        except Exception as error:  # reported by the assertion below
+            failures.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return failures
+
+
+def test_concurrent_adds_to_one_guest_cart():
+    variant = make_product(variants=[{"quantity_available": 500}]).variants.get()
+    other = make_product(variants=[{"quantity_available": 500}]).variants.get()
+    anonymous = AnonymousUser()
+    token = services.cart_lines_add(
+        user=anonymous, token=None, lines=[(variant.pk, 1)]
+    ).token
+
+    def add():
+        services.cart_lines_add(
+            user=anonymous, token=token, lines=[(variant.pk, 1), (other.pk, 1)]
+        )
+
+    assert hammer(8, 10, add) == []
+    assert store.cart_lines(store.CartKey(token=token)) == {
+        variant.pk: 81,
+        other.pk: 80,
+    }
+
+
+def test_concurrent_adds_never_pass_the_stock():
+    variant = make_product(variants=[{"quantity_available": 30}]).variants.get()
+    user = UserFactory()
+    refused = []
+
+    def add():
+        try:
+            services.cart_lines_add(user=user, token=None, lines=[(variant.pk, 1)])
+        except services.CartError as error:
+            refused.append(error.code)
+
+    assert hammer(8, 5, add) == []
+    assert store.cart_lines(store.CartKey(user_id=user.pk)) == {variant.pk: 30}
+    assert refused == ["INSUFFICIENT_STOCK"] * 10
