@@ -207,3 +207,17 @@ def test_readme_sign_in_flow(dev_server):
     me = post(dev_server, "{ me { email } }", f"Bearer {signed_in['token']}")
     assert me == {"data": {"me": {"email": "ada@example.com"}}}
     assert post(dev_server, "{ me { email } }") == {"data": {"me": None}}
+
+
+def test_readme_cart_example(dev_server):
+    block = (ROOT / "README.md").read_text().split("```graphql\n")[3].split("```")[0]
+    payload = post(dev_server, block)["data"]["cartLinesAdd"]
+    assert payload["errors"] == []
+    cart = payload["cart"]
+    assert len(cart["token"]) == 43
+    assert cart["totalQuantity"] == 2
+    assert cart["lines"][0]["variant"]["product"]["name"] == "Lumen X2"
+    again = post(
+        dev_server, f'{{ cart(token: "{cart["token"]}") {{ totalQuantity }} }}'
+    )
+    assert again == {"data": {"cart": {"totalQuantity": 2}}}
