@@ -13,15 +13,17 @@ from schema.cart.queries import CartQuery
 from schema.catalog.queries import CatalogQuery
 from schema.extensions import ErrorCodes
 from schema.naming import ShopNameConverter
+from schema.orders.mutations import OrderMutation
+from schema.orders.queries import OrderQuery
 
 
 @strawberry.type(description="Everything a storefront can read.")
-class Query(CatalogQuery, CartQuery, AccountQuery):
+class Query(CatalogQuery, CartQuery, AccountQuery, OrderQuery):
     pass
 
 
 @strawberry.type(description="Everything a storefront can change.")
-class Mutation(AccountMutation, CartMutation):
+class Mutation(AccountMutation, CartMutation, OrderMutation):
     pass
 
 

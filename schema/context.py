@@ -46,3 +46,15 @@ def client_ip(info: Info) -> str | None:
     if proxies and len(forwarded) >= proxies:
         return forwarded[-proxies]
     return meta.get("REMOTE_ADDR")
+
+
+def order_grants(info: Info) -> set[int]:
+    """Orders this request may read beyond its user's own: the ones it named by
+    their secret token, or just placed as a guest."""
+    context = info.context
+    holder = context if isinstance(context, dict) else _request(info)
+    if isinstance(holder, dict):
+        return holder.setdefault("order_grants", set())
+    if not hasattr(holder, "order_grants"):
+        holder.order_grants = set()
+    return holder.order_grants

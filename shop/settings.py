@@ -60,6 +60,8 @@ INSTALLED_APPS = [
     "shop.accounts",
     "shop.catalog",
     "shop.cart",
+    "shop.orders",
+    "workers.apps.WorkersConfig",
     "shop.core",
 ]
 
@@ -229,7 +231,12 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE = {
+    "orders-expire": {
+        "task": "workers.tasks.orders.orders_expire",
+        "schedule": env.int("ORDER_EXPIRY_CHECK_SECONDS", default=60),
+    },
+}
 
 # ---------------------------------------------------------------- stripe
 
@@ -240,6 +247,9 @@ STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
 # ---------------------------------------------------------------- the shop
 
 SHOP_CURRENCY = env.str("SHOP_CURRENCY", default="USD").upper()
+
+# Unpaid orders give their stock back after this many minutes.
+ORDER_RESERVATION_MINUTES = env.int("ORDER_RESERVATION_MINUTES", default=30)
 
 # Carts: days an untouched cart lives, the most of one item, the most lines.
 CART_TTL_DAYS = env.int("CART_TTL_DAYS", default=30)
@@ -271,3 +281,10 @@ LOGGING = {
         "strawberry.execution": {"level": "ERROR"},
     },
 }
+
+# ---------------------------------------------------------------- email
+
+# EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.com:587; unset prints emails
+# to the console.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="shop@example.com")

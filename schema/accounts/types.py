@@ -7,9 +7,11 @@ import strawberry_django
 from django.db.models import QuerySet
 from strawberry import relay
 from strawberry.types import Info
+from strawberry_django.relay import DjangoCursorConnection
 
 from schema.context import current_user
 from schema.errors import UserError
+from schema.orders.types import OrderType
 from shop.accounts.models import User
 from shop.accounts.selectors import user_list
 
@@ -22,6 +24,10 @@ class UserType(relay.Node):
     )
     date_joined: datetime = strawberry_django.field(
         description="When the account was created."
+    )
+
+    orders: DjangoCursorConnection[OrderType] = strawberry_django.connection(
+        description="Their orders, newest first."
     )
 
     @classmethod

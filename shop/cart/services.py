@@ -305,6 +305,19 @@ def cart_clear(*, user, token: str | None) -> CartSnapshot:
     return _snapshot(key)
 
 
+def cart_checkout_lines(*, user, token: str | None) -> CartSnapshot:
+    """The cart a checkout buys: the request's cart, priced now (may be empty).
+
+    A guest must name it (REQUIRED / INVALID_TOKEN otherwise).
+    """
+    return _snapshot(_existing_key(user=user, token=token))
+
+
+def cart_purchased_remove(*, key: CartKey, quantities: dict[int, int]) -> None:
+    """After a checkout commits: take what was bought out of the cart."""
+    store.lines_subtract(key, quantities)
+
+
 def _existing_key(*, user, token: str | None) -> CartKey:
     key = _cart_key(user=user, token=token)
     if key is None:

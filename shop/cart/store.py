@@ -120,6 +120,19 @@ redis.call('EXPIRE', key, ARGV[1])
 return {'ok'}
 """
 
+# KEYS[1] cart. ARGV: (variant, quantity)... Subtracts, dropping lines that reach 0.
+_SUBTRACT = """
+local key = KEYS[1]
+if redis.call('EXISTS', key) == 0 then return {'missing'} end
+for i = 1, #ARGV, 2 do
+  local current = tonumber(redis.call('HGET', key, ARGV[i]) or '0')
+  local left = current - tonumber(ARGV[i + 1])
+  if left > 0 then redis.call('HSET', key, ARGV[i], left)
+  else redis.call('HDEL', key, ARGV[i]) end
+end
+return {'ok'}
+"""
+
 # KEYS: guest cart, user cart, merged marker. ARGV: ttl, user id, max lines, line
 # maximum, then (variant, cap)... Quantities add, capped by each variant's cap
 # (never below what the user already had); unknown variants are dropped.
@@ -226,6 +239,14 @@ def lines_remove(key: CartKey, variants: Sequence[int], *, create: bool) -> str:
 def lines_clear(key: CartKey, *, create: bool) -> str:
     """Remove every line, keeping the cart (and its token): "ok" or "missing"."""
     return _run(_REMOVE, [key.redis_key], [_ttl(), "1" if create else "0"])[0]
+
+
+def lines_subtract(key: CartKey, quantities: dict[int, int]) -> str:
+    """Take bought quantities out of the cart (lines added since stay)."""
+    args = []
+    for variant, quantity in quantities.items():
+        args += [variant, quantity]
+    return _run(_SUBTRACT, [key.redis_key], args)[0] if args else "ok"
 
 
 def lines_drop(key: CartKey, variants: Iterable[int]) -> None:

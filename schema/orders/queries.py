@@ -1,0 +1,37 @@
+"""Order reads."""
+
+import strawberry
+import strawberry_django
+from strawberry import relay
+from strawberry.types import Info
+
+from schema.errors import graphql_error
+from schema.orders.types import OrderType, granted_order
+from shop.orders.errors import ErrorCode, OrderError
+from shop.orders.models import Order
+from shop.orders.selectors import order_by_token
+
+
+@strawberry.type
+class OrderQuery:
+    @strawberry_django.field(
+        description="By id for its owner or staff (null for anyone else); by token "
+        "for anyone holding it."
+    )
+    def order(
+        self, info: Info, id: relay.GlobalID | None = None, token: str | None = None
+    ) -> OrderType | None:
+        if (id is None) == (token is None):
+            raise graphql_error(
+                OrderError(
+                    ErrorCode.INVALID, "Give exactly one of id and token.", field="id"
+                )
+            )
+        if token is not None:
+            found = order_by_token(token=token).values_list("pk", flat=True).first()
+            return granted_order(info, found) if found else None
+        if id.type_name != "Order" or not id.node_id.isdigit():
+            raise graphql_error(
+                OrderError(ErrorCode.INVALID, "Not the ID of an Order.", field="id")
+            )
+        return Order.objects.filter(pk=int(id.node_id))

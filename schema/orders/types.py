@@ -1,0 +1,168 @@
+"""Order types."""
+
+from datetime import datetime
+
+import strawberry
+import strawberry_django
+from django.db.models import QuerySet
+from strawberry import relay
+from strawberry.types import Info
+
+from schema.catalog.types import ProductVariantType
+from schema.common import Money
+from schema.context import current_user, order_grants
+from schema.errors import UserError
+from shop.orders.models import Order, OrderLine
+from shop.orders.models import OrderStatus as OrderStatusChoices
+from shop.orders.selectors import order_list
+
+OrderStatus = strawberry.enum(
+    OrderStatusChoices,
+    name="OrderStatus",
+    description="Where an order is: PENDING_PAYMENT -> PAID -> FULFILLED; "
+    "CANCELED and REFUNDED end it.",
+)
+
+
+@strawberry.type(name="Address", description="A postal address.")
+class AddressType:
+    name: str
+    line1: str
+    line2: str | None
+    city: str
+    postal_code: str
+    country: str = strawberry.field(description="ISO 3166-1 alpha-2, e.g. US.")
+
+
+@strawberry.input(description="A postal address.")
+class AddressInput:
+    name: str
+    line1: str
+    city: str
+    postal_code: str
+    country: str = strawberry.field(description="ISO 3166-1 alpha-2, e.g. US.")
+    line2: str | None = None
+
+
+@strawberry_django.type(
+    OrderLine,
+    name="OrderLine",
+    description="One bought item, with its name and price as at purchase.",
+)
+class OrderLineType:
+    variant: ProductVariantType | None = strawberry_django.field(
+        description="The variant, while it still exists and is published."
+    )
+    sku: strawberry.auto
+    product_name: strawberry.auto
+    variant_name: strawberry.auto
+    quantity: int
+
+    @strawberry_django.field(
+        only=["unit_price", "order__currency"],
+        select_related=["order"],
+        description="The price paid for one.",
+    )
+    def unit_price(self, root: OrderLine) -> Money:
+        return Money(amount=root.unit_price, currency=root.order.currency)
+
+    @strawberry_django.field(
+        only=["unit_price", "quantity", "order__currency"],
+        select_related=["order"],
+        description="quantity x unitPrice.",
+    )
+    def total(self, root: OrderLine) -> Money:
+        return Money(amount=root.total, currency=root.order.currency)
+
+
+@strawberry_django.type(Order, name="Order", description="A placed order.")
+class OrderType(relay.Node):
+    number: str = strawberry_django.field(description="Quote it to the shop.")
+    token: str = strawberry_django.field(
+        description="Secret: lets a guest read (order(token:)) and follow the order."
+    )
+    status: OrderStatus
+    email: strawberry.auto
+    lines: list[OrderLineType]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def get_queryset(cls, queryset: QuerySet, info: Info, **kwargs) -> QuerySet:
+        return order_list(
+            user=current_user(info), orders=queryset, also=order_grants(info)
+        )
+
+    @strawberry_django.field(only=["total", "currency"], description="To pay.")
+    def total(self, root: Order) -> Money:
+        return Money(amount=root.total, currency=root.currency)
+
+    @strawberry_django.field(
+        only=[
+            "shipping_name",
+            "shipping_line1",
+            "shipping_line2",
+            "shipping_city",
+            "shipping_postal_code",
+            "shipping_country",
+        ],
+        description="Where it goes.",
+    )
+    def shipping_address(self, root: Order) -> AddressType | None:
+        return AddressType(
+            name=root.shipping_name,
+            line1=root.shipping_line1,
+            line2=root.shipping_line2 or None,
+            city=root.shipping_city,
+            postal_code=root.shipping_postal_code,
+            country=root.shipping_country,
+        )
+
+
+@strawberry.input(description="What checkout needs besides the cart.")
+class CheckoutInput:
+    shipping_address: AddressInput
+    cart_token: str | None = strawberry.field(
+        default=None, description="The guest cart's token; required for guests."
+    )
+    email: str | None = strawberry.field(
+        default=None, description="Required for guests; a user's defaults to theirs."
+    )
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description="The same key from the same buyer returns the same order.",
+    )
+
+
+def granted_order(info: Info, order_id: int | None) -> QuerySet | None:
+    """The order ``order_id`` as an optimizable queryset this request may read."""
+    if order_id is None:
+        return None
+    order_grants(info).add(order_id)
+    return Order.objects.filter(pk=order_id)
+
+
+@strawberry.type(description="The result of checkout.")
+class CheckoutPayload:
+    order_id: strawberry.Private[int | None] = None
+    errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why no order was placed."
+    )
+
+    @strawberry_django.field(
+        description="The new order (PENDING_PAYMENT); null on errors."
+    )
+    def order(self, info: Info) -> OrderType | None:
+        return granted_order(info, self.order_id)
+
+
+@strawberry.type(description="An order after a change, or why nothing changed.")
+class OrderPayload:
+    order_id: strawberry.Private[int | None] = None
+    errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why nothing changed."
+    )
+
+    @strawberry_django.field(description="The order; null on errors.")
+    def order(self, info: Info) -> OrderType | None:
+        return granted_order(info, self.order_id)

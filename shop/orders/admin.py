@@ -1,0 +1,99 @@
+from django.contrib import admin, messages
+
+from shop.orders.errors import OrderError
+from shop.orders.models import Order, OrderLine, OrderStatus
+from shop.orders.services import order_transition
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    extra = 0
+    can_delete = False
+    fields = ("sku", "product_name", "variant_name", "quantity", "unit_price")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def _transition_action(to_status: str, label: str):
+    def action(modeladmin, request, queryset) -> None:
+        moved, refused = 0, []
+        for order in queryset.order_by("pk"):
+            try:
+                order_transition(order_id=order.pk, to_status=to_status)
+                moved += 1
+            except OrderError as error:
+                refused.append(f"{order.number}: {error.message}")
+        if moved:
+            modeladmin.message_user(request, f"{moved} orders: {label.lower()}.")
+        for message in refused:
+            modeladmin.message_user(request, message, level=messages.WARNING)
+
+    action.__name__ = f"mark_{to_status.lower()}"
+    return admin.action(description=f"{label} the selected orders")(action)
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    """Orders and their lines. Status changes only through the actions, which go
+    through order_transition (stock, events and emails follow)."""
+
+    inlines = [OrderLineInline]
+    list_display = ("number", "email", "status", "total", "currency", "created_at")
+    list_filter = ("status", "created_at")
+    search_fields = ("number", "email", "shipping_name")
+    date_hierarchy = "created_at"
+    list_select_related = ("user",)
+    readonly_fields = (
+        "number",
+        "status",
+        "user",
+        "email",
+        "currency",
+        "subtotal",
+        "total",
+        "idempotency_key",
+        "created_at",
+        "updated_at",
+        "confirmation_sent_at",
+        "cancellation_sent_at",
+    )
+    fieldsets = (
+        (None, {"fields": ("number", "status", "user", "email")}),
+        ("Amounts", {"fields": ("currency", "subtotal", "total")}),
+        (
+            "Shipping address",
+            {
+                "fields": (
+                    "shipping_name",
+                    "shipping_line1",
+                    "shipping_line2",
+                    "shipping_city",
+                    "shipping_postal_code",
+                    "shipping_country",
+                )
+            },
+        ),
+        (
+            "History",
+            {
+                "fields": (
+                    "idempotency_key",
+                    "created_at",
+                    "updated_at",
+                    "confirmation_sent_at",
+                    "cancellation_sent_at",
+                )
+            },
+        ),
+    )
+    actions = (
+        _transition_action(OrderStatus.PAID, "Mark paid"),
+        _transition_action(OrderStatus.FULFILLED, "Mark fulfilled"),
+        _transition_action(OrderStatus.REFUNDED, "Mark refunded"),
+        _transition_action(OrderStatus.CANCELED, "Cancel"),
+    )
+
+    def has_add_permission(self, request) -> bool:
+        return False  # orders come from checkout

@@ -1,0 +1,130 @@
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+# Crockford's base32 without look-alikes: order numbers are read over the phone.
+NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_order_number() -> str:
+    """A human-readable order number such as "7K2Q-M9XD" (40 random bits)."""
+    code = "".join(secrets.choice(NUMBER_ALPHABET) for _ in range(8))
+    return f"{code[:4]}-{code[4:]}"
+
+
+def new_order_token() -> str:
+    """The secret that lets a guest read and follow their order."""
+    return secrets.token_urlsafe(32)
+
+
+class OrderStatus(models.TextChoices):
+    PENDING_PAYMENT = "PENDING_PAYMENT", "Pending payment"
+    PAID = "PAID", "Paid"
+    FULFILLED = "FULFILLED", "Fulfilled"
+    CANCELED = "CANCELED", "Canceled"
+    REFUNDED = "REFUNDED", "Refunded"
+
+
+class Order(models.Model):
+    """A placed order: what was bought, at which prices, by whom, and its status.
+
+    Change ``status`` only through ``shop.orders.services.order_transition``.
+    """
+
+    number = models.CharField(max_length=16, unique=True, default=new_order_number)
+    token = models.CharField(
+        max_length=64, unique=True, default=new_order_token, editable=False
+    )
+    status = models.CharField(
+        max_length=20,
+        choices=OrderStatus.choices,
+        default=OrderStatus.PENDING_PAYMENT,
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="orders",
+        help_text="Empty for a guest's order.",
+    )
+    email = models.EmailField(max_length=254)
+    # Who placed it, for idempotency: "user:<id>" or "guest:<cart token>".
+    buyer_key = models.CharField(max_length=80, editable=False)
+    idempotency_key = models.CharField(max_length=100, blank=True, default="")
+
+    shipping_name = models.CharField(max_length=200)
+    shipping_line1 = models.CharField(max_length=200)
+    shipping_line2 = models.CharField(max_length=200, blank=True)
+    shipping_city = models.CharField(max_length=100)
+    shipping_postal_code = models.CharField(max_length=20)
+    shipping_country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2.")
+
+    currency = models.CharField(max_length=3)
+    subtotal = models.DecimalField(max_digits=12, decimal_places=2)
+    total = models.DecimalField(max_digits=12, decimal_places=2)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    confirmation_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    cancellation_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["buyer_key", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="orders_order_idempotent_per_buyer",
+            ),
+            models.CheckConstraint(
+                condition=Q(total__gte=0) & Q(subtotal__gte=0),
+                name="orders_order_amounts_not_negative",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="orders_status_created"),
+            models.Index(fields=["user", "-created_at"], name="orders_user_created"),
+            models.Index(fields=["email"], name="orders_email"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class OrderLine(models.Model):
+    """One bought item, with the names and price copied at the time of purchase."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    variant = models.ForeignKey(
+        "catalog.ProductVariant",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="order_lines",
+    )
+    sku = models.CharField("SKU", max_length=64)
+    product_name = models.CharField(max_length=250)
+    variant_name = models.CharField(max_length=250, blank=True)
+    quantity = models.PositiveIntegerField()
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="orders_line_quantity_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(unit_price__gte=0), name="orders_line_price_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.sku}"
+
+    @property
+    def total(self):
+        return self.unit_price * self.quantity

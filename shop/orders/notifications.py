@@ -1,0 +1,42 @@
+"""Order emails: a plain-text and an HTML body through Django's email backend."""
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from shop.orders.models import Order
+
+EMAILS = {
+    "confirmation": ("confirmation_sent_at", "Your order {number} is confirmed"),
+    "cancellation": ("cancellation_sent_at", "Your order {number} was canceled"),
+}
+
+
+def order_email_send(*, order_id: int, kind: str) -> bool:
+    """Send the ``kind`` email of an order once; False if it was already sent.
+
+    The order is claimed with a conditional UPDATE first, so two runs of the task
+    send one email; if sending fails the claim is released for the retry.
+    """
+    sent_field, subject = EMAILS[kind]
+    claimed = Order.objects.filter(pk=order_id, **{f"{sent_field}__isnull": True})
+    if not claimed.update(**{sent_field: timezone.now()}):
+        return False
+    try:
+        order = Order.objects.prefetch_related("lines").get(pk=order_id)
+        context = {"order": order, "lines": list(order.lines.all())}
+        message = EmailMultiAlternatives(
+            subject=subject.format(number=order.number),
+            body=render_to_string(f"orders/email/{kind}.txt", context),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[order.email],
+        )
+        message.attach_alternative(
+            render_to_string(f"orders/email/{kind}.html", context), "text/html"
+        )
+        message.send()
+    except Exception:
+        Order.objects.filter(pk=order_id).update(**{sent_field: None})
+        raise
+    return True

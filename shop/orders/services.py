@@ -1,0 +1,371 @@
+"""Orders: checkout, and the one way to change an order's status."""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from shop.cart.errors import CartError, CartUnavailable
+from shop.cart.services import (
+    CartSnapshot,
+    cart_checkout_lines,
+    cart_purchased_remove,
+)
+from shop.catalog.models import ProductVariant
+from shop.core.tasks import enqueue_on_commit
+from shop.orders.errors import ErrorCode, OrderError
+from shop.orders.events import order_event_publish
+from shop.orders.models import Order, OrderLine, OrderStatus
+
+logger = logging.getLogger(__name__)
+
+# Which status may follow which; everything else is INVALID_STATUS.
+TRANSITIONS: dict[str, set[str]] = {
+    OrderStatus.PENDING_PAYMENT: {OrderStatus.PAID, OrderStatus.CANCELED},
+    OrderStatus.PAID: {OrderStatus.FULFILLED, OrderStatus.REFUNDED},
+    OrderStatus.FULFILLED: {OrderStatus.REFUNDED},
+    OrderStatus.CANCELED: set(),
+    OrderStatus.REFUNDED: set(),
+}
+
+CONFIRMATION_TASK = "workers.tasks.orders.order_confirmation_send"
+CANCELLATION_TASK = "workers.tasks.orders.order_cancellation_send"
+
+
+@dataclass(frozen=True)
+class AddressData:
+    name: str
+    line1: str
+    city: str
+    postal_code: str
+    country: str
+    line2: str = ""
+
+
+# ---------------------------------------------------------------- checkout
+
+
+def _checked_email(user, email: str | None) -> str:
+    email = (email or "").strip().lower()
+    if not email:
+        if user.is_authenticated:
+            return user.email
+        raise OrderError(ErrorCode.REQUIRED, "Enter an email address.", field="email")
+    try:
+        if len(email) > 254:
+            raise ValidationError("too long")
+        validate_email(email)
+    except ValidationError as error:
+        raise OrderError(
+            ErrorCode.INVALID, "Enter a valid email address.", field="email"
+        ) from error
+    return email
+
+
+def _checked_address(address: AddressData) -> AddressData:
+    problems = []
+    cleaned = {}
+    limits = {"name": 200, "line1": 200, "line2": 200, "city": 100, "postal_code": 20}
+    graphql_names = {"postal_code": "postalCode"}
+    for name, limit in limits.items():
+        value = (getattr(address, name) or "").strip()
+        field = f"shippingAddress.{graphql_names.get(name, name)}"
+        if not value and name != "line2":
+            problems.append(OrderError(ErrorCode.REQUIRED, "Required.", field=field))
+        elif len(value) > limit:
+            problems.append(
+                OrderError(
+                    ErrorCode.INVALID, f"At most {limit} characters.", field=field
+                )
+            )
+        cleaned[name] = value
+    country = (address.country or "").strip().upper()
+    if not country:
+        problems.append(
+            OrderError(ErrorCode.REQUIRED, "Required.", field="shippingAddress.country")
+        )
+    elif len(country) != 2 or not country.isalpha() or not country.isascii():
+        problems.append(
+            OrderError(
+                ErrorCode.INVALID,
+                "Use a two-letter ISO 3166 country code, e.g. US.",
+                field="shippingAddress.country",
+            )
+        )
+    if problems:
+        first = problems[0]
+        raise OrderError(first.code, first.message, field=first.field, errors=problems)
+    return AddressData(country=country, **cleaned)
+
+
+def _buyer_key(user, cart_token: str | None) -> str:
+    return f"user:{user.pk}" if user.is_authenticated else f"guest:{cart_token}"
+
+
+def checkout_complete(
+    *,
+    user,
+    cart_token: str | None,
+    email: str | None,
+    address: AddressData,
+    idempotency_key: str | None = None,
+) -> Order:
+    """Turn the cart into an order, in one transaction that cannot oversell.
+
+    Locks the cart's variants (``select_for_update``, in primary-key order, so two
+    checkouts never deadlock), checks every line's stock, creates the order and its
+    lines (names and prices copied), decrements stock in the database; then, on
+    commit, takes the bought items out of the cart, enqueues the confirmation email
+    and publishes the order event. Any failure changes nothing.
+
+    The same ``idempotency_key`` from the same buyer returns the first order, even
+    when two requests race (a unique constraint decides).
+    """
+    problems: list[OrderError] = []
+    try:
+        email = _checked_email(user, email)
+    except OrderError as error:
+        problems.append(error)
+    try:
+        address = _checked_address(address)
+    except OrderError as error:
+        problems.extend(error.errors)
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 100:
+        problems.append(
+            OrderError(
+                ErrorCode.INVALID,
+                "idempotencyKey must have 1 to 100 characters.",
+                field="idempotencyKey",
+            )
+        )
+    if problems:
+        raise OrderError(
+            problems[0].code,
+            problems[0].message,
+            field=problems[0].field,
+            errors=problems,
+        )
+
+    buyer_key = _buyer_key(user, cart_token)
+    if idempotency_key is not None:
+        earlier = Order.objects.filter(
+            buyer_key=buyer_key, idempotency_key=idempotency_key
+        ).first()
+        if earlier is not None:
+            return earlier
+
+    try:
+        cart = cart_checkout_lines(user=user, token=cart_token)
+    except CartError as error:
+        raise OrderError(error.code, error.message, field="cartToken") from error
+    if not cart.quantities:
+        raise OrderError(ErrorCode.CART_EMPTY, "The cart is empty.", field="cartToken")
+
+    try:
+        return _place_order(user, email, address, buyer_key, idempotency_key, cart)
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        # A concurrent request with the same key committed first: answer its order.
+        return Order.objects.get(buyer_key=buyer_key, idempotency_key=idempotency_key)
+
+
+@transaction.atomic
+def _place_order(
+    user,
+    email: str,
+    address: AddressData,
+    buyer_key: str,
+    idempotency_key: str | None,
+    cart: CartSnapshot,
+) -> Order:
+    variants = {
+        variant.pk: variant
+        for variant in ProductVariant.objects.select_for_update(of=("self",))
+        .select_related("product")
+        .filter(pk__in=list(cart.quantities))
+        .order_by("pk")
+    }
+    problems = []
+    for index, (variant_id, quantity) in enumerate(cart.quantities.items()):
+        variant = variants.get(variant_id)
+        field = f"lines.{index}"
+        if variant is None or not variant.product.is_published:
+            problems.append(
+                OrderError(ErrorCode.NOT_FOUND, "No longer for sale.", field=field)
+            )
+        elif variant.quantity_available == 0:
+            problems.append(
+                OrderError(
+                    ErrorCode.OUT_OF_STOCK, f"{variant.sku} is sold out.", field=field
+                )
+            )
+        elif quantity > variant.quantity_available:
+            problems.append(
+                OrderError(
+                    ErrorCode.INSUFFICIENT_STOCK,
+                    f"Only {variant.quantity_available} of {variant.sku} left.",
+                    field=field,
+                )
+            )
+    if problems:
+        raise OrderError(
+            problems[0].code,
+            problems[0].message,
+            field=problems[0].field,
+            errors=problems,
+        )
+
+    lines = [
+        OrderLine(
+            variant=variants[variant_id],
+            sku=variants[variant_id].sku,
+            product_name=variants[variant_id].product.name,
+            variant_name=variants[variant_id].name,
+            quantity=quantity,
+            unit_price=variants[variant_id].price,
+        )
+        for variant_id, quantity in cart.quantities.items()
+    ]
+    subtotal = sum((line.total for line in lines), start=Decimal("0.00"))
+    order = Order.objects.create(
+        user=user if user.is_authenticated else None,
+        email=email,
+        buyer_key=buyer_key,
+        idempotency_key=idempotency_key or "",
+        shipping_name=address.name,
+        shipping_line1=address.line1,
+        shipping_line2=address.line2,
+        shipping_city=address.city,
+        shipping_postal_code=address.postal_code,
+        shipping_country=address.country,
+        currency=settings.SHOP_CURRENCY,
+        subtotal=subtotal,
+        total=subtotal,
+    )
+    for line in lines:
+        line.order = order
+    OrderLine.objects.bulk_create(lines)
+    for variant_id, quantity in cart.quantities.items():
+        ProductVariant.objects.filter(pk=variant_id).update(
+            quantity_available=F("quantity_available") - quantity
+        )
+
+    bought = dict(cart.quantities)
+    transaction.on_commit(lambda: _cart_settle(cart, bought))
+    enqueue_on_commit(CONFIRMATION_TASK, order.pk)
+    _publish_on_commit(order, previous_status=None)
+    return order
+
+
+def _cart_settle(cart: CartSnapshot, bought: dict[int, int]) -> None:
+    try:
+        cart_purchased_remove(key=cart.key, quantities=bought)
+    except CartUnavailable:
+        logger.exception("Order placed but its cart could not be emptied")
+
+
+def _publish_on_commit(order: Order, *, previous_status: str | None) -> None:
+    order_id, user_id, status = order.pk, order.user_id, order.status
+    at = order.updated_at
+
+    def publish() -> None:
+        try:
+            order_event_publish(
+                order_id=order_id,
+                user_id=user_id,
+                status=status,
+                previous_status=previous_status,
+                at=at,
+            )
+        except Exception:  # a lost live update must not fail a committed change
+            logger.exception("Order event %s -> %s not published", order_id, status)
+
+    transaction.on_commit(publish)
+
+
+# ---------------------------------------------------------------- status changes
+
+
+@transaction.atomic
+def order_transition(*, order_id: int, to_status: str) -> Order:
+    """Move an order to ``to_status``: the only way a status changes.
+
+    Locks the order, refuses a move the workflow does not allow (INVALID_STATUS),
+    saves, and, when an unpaid order is canceled, puts its stock back in the same
+    transaction. On commit it publishes the order event and enqueues notifications.
+    """
+    order = Order.objects.select_for_update().filter(pk=order_id).first()
+    if order is None:
+        raise OrderError(ErrorCode.NOT_FOUND, "No such order.", field="id")
+    previous = order.status
+    if to_status not in TRANSITIONS[previous]:
+        raise OrderError(
+            ErrorCode.INVALID_STATUS,
+            f"A {OrderStatus(previous).label.lower()} order cannot become "
+            f"{OrderStatus(to_status).label.lower()}.",
+            field="status",
+        )
+    order.status = to_status
+    order.save(update_fields=["status", "updated_at"])
+    if to_status == OrderStatus.CANCELED and previous == OrderStatus.PENDING_PAYMENT:
+        _stock_return(order)
+        enqueue_on_commit(CANCELLATION_TASK, order.pk)
+    _publish_on_commit(order, previous_status=previous)
+    return order
+
+
+def _stock_return(order: Order) -> None:
+    lines = list(order.lines.filter(variant__isnull=False).order_by("variant_id"))
+    # Same lock order as checkout: by variant primary key.
+    list(
+        ProductVariant.objects.select_for_update()
+        .filter(pk__in=[line.variant_id for line in lines])
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    for line in lines:
+        ProductVariant.objects.filter(pk=line.variant_id).update(
+            quantity_available=F("quantity_available") + line.quantity
+        )
+
+
+def order_cancel(*, user, order_id: int) -> Order:
+    """The buyer cancels their unpaid order; its stock goes back on sale."""
+    owns = Order.objects.filter(pk=order_id, user_id=user.pk).exists()
+    if not owns:
+        raise OrderError(ErrorCode.NOT_FOUND, "No such order.", field="id")
+    return order_transition(order_id=order_id, to_status=OrderStatus.CANCELED)
+
+
+def orders_expire(*, now: datetime | None = None) -> list[int]:
+    """Cancel unpaid orders older than ORDER_RESERVATION_MINUTES; returns their ids.
+
+    Safe to run twice or beside a payment: each order is re-checked under its lock,
+    and one that was paid (or canceled) meanwhile is left alone.
+    """
+    cutoff = (now or timezone.now()) - timedelta(
+        minutes=settings.ORDER_RESERVATION_MINUTES
+    )
+    candidates = list(
+        Order.objects.filter(
+            status=OrderStatus.PENDING_PAYMENT, created_at__lt=cutoff
+        ).values_list("pk", flat=True)
+    )
+    expired = []
+    for order_id in candidates:
+        try:
+            order_transition(order_id=order_id, to_status=OrderStatus.CANCELED)
+        except OrderError as error:
+            if error.code != ErrorCode.INVALID_STATUS:
+                raise
+            continue
+        expired.append(order_id)
+    return expired
