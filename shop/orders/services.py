@@ -154,18 +154,17 @@ def checkout_complete(
         )
 
     buyer_key = _buyer_key(user, cart_token)
-    if idempotency_key is not None:
-        earlier = Order.objects.filter(
-            buyer_key=buyer_key, idempotency_key=idempotency_key
-        ).first()
-        if earlier is not None:
-            return earlier
+    if earlier := _earlier_order(buyer_key, idempotency_key):
+        return earlier
 
     try:
         cart = cart_checkout_lines(user=user, token=cart_token)
     except CartError as error:
         raise OrderError(error.code, error.message, field="cartToken") from error
     if not cart.quantities:
+        # A retry racing the first request may find the cart already emptied.
+        if earlier := _earlier_order(buyer_key, idempotency_key):
+            return earlier
         raise OrderError(ErrorCode.CART_EMPTY, "The cart is empty.", field="cartToken")
 
     try:
@@ -175,6 +174,14 @@ def checkout_complete(
             raise
         # A concurrent request with the same key committed first: answer its order.
         return Order.objects.get(buyer_key=buyer_key, idempotency_key=idempotency_key)
+
+
+def _earlier_order(buyer_key: str, idempotency_key: str | None) -> Order | None:
+    if not idempotency_key:
+        return None
+    return Order.objects.filter(
+        buyer_key=buyer_key, idempotency_key=idempotency_key
+    ).first()
 
 
 @transaction.atomic
@@ -193,6 +200,10 @@ def _place_order(
         .filter(pk__in=list(cart.quantities))
         .order_by("pk")
     }
+    # A request with the same key that held these locks before us has committed
+    # its order by now: answer that one rather than judge stock it already took.
+    if earlier := _earlier_order(buyer_key, idempotency_key):
+        return earlier
     problems = []
     for index, (variant_id, quantity) in enumerate(cart.quantities.items()):
         variant = variants.get(variant_id)

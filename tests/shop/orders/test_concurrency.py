@@ -1,0 +1,79 @@
+"""Real concurrent checkouts on PostgreSQL: stock can never be oversold."""
+
+import threading
+from collections import Counter
+
+import pytest
+from django.db import connection
+
+from shop.catalog.models import ProductVariant
+from shop.orders.errors import OrderError
+from shop.orders.models import Order
+from tests.factories import make_product
+from tests.orders_helpers import guest_cart, guest_checkout
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def race(tasks) -> list:
+    """Run the callables at once, each in its own thread and connection."""
+    barrier = threading.Barrier(len(tasks))
+    outcomes = [None] * len(tasks)
+
+    def run(index, task):
+        barrier.wait()
+        try:
+            outcomes[index] = task()
+        except OrderError as error:
+            outcomes[index] = error.code
+        except Exception as error:  # a 500 would show up here
+            outcomes[index] = error
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=run, args=(index, task))
+        for index, task in enumerate(tasks)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return outcomes
+
+
+def test_many_buyers_for_little_stock():
+    variant = make_product(variants=[{"quantity_available": 5}]).variants.get()
+    carts = [guest_cart((variant, 1)) for _ in range(16)]
+    outcomes = race([lambda token=token: guest_checkout(token) for token in carts])
+    orders = [o for o in outcomes if isinstance(o, Order)]
+    refused = Counter(o for o in outcomes if not isinstance(o, Order))
+    assert len(orders) == 5
+    assert set(refused) <= {"OUT_OF_STOCK", "INSUFFICIENT_STOCK"}
+    assert sum(refused.values()) == 11
+    assert ProductVariant.objects.get(pk=variant.pk).quantity_available == 0
+    assert Order.objects.count() == 5
+
+
+def test_crossing_carts_do_not_deadlock():
+    a = make_product(variants=[{"quantity_available": 40}]).variants.get()
+    b = make_product(variants=[{"quantity_available": 40}]).variants.get()
+    # half the carts list a first, half b first: locks are still taken in pk order
+    carts = [guest_cart((a, 1), (b, 2)) for _ in range(6)]
+    carts += [guest_cart((b, 1), (a, 2)) for _ in range(6)]
+    outcomes = race([lambda token=token: guest_checkout(token) for token in carts])
+    assert all(isinstance(o, Order) for o in outcomes), outcomes
+    assert ProductVariant.objects.get(pk=a.pk).quantity_available == 40 - 18
+    assert ProductVariant.objects.get(pk=b.pk).quantity_available == 40 - 18
+
+
+def test_a_retried_checkout_racing_itself_makes_one_order():
+    variant = make_product(variants=[{"quantity_available": 10}]).variants.get()
+    token = guest_cart((variant, 2))
+    outcomes = race(
+        [lambda: guest_checkout(token, idempotency_key="retry-1") for _ in range(6)]
+    )
+    assert all(isinstance(o, Order) for o in outcomes), outcomes
+    assert len({o.pk for o in outcomes}) == 1
+    assert Order.objects.count() == 1
+    assert ProductVariant.objects.get(pk=variant.pk).quantity_available == 8

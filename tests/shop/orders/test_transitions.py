@@ -1,0 +1,177 @@
+"""order_transition, cancellation and expiry."""
+
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.utils import timezone
+
+from shop.catalog.models import ProductVariant
+from shop.orders.errors import ErrorCode, OrderError
+from shop.orders.events import order_group, user_orders_group
+from shop.orders.models import Order, OrderStatus
+from shop.orders.services import (
+    TRANSITIONS,
+    checkout_complete,
+    order_transition,
+    orders_expire,
+)
+from tests.factories import UserFactory, make_product
+from tests.orders_helpers import ADDRESS, guest_cart, guest_checkout, user_cart
+
+pytestmark = pytest.mark.django_db
+
+S = OrderStatus
+ALLOWED = [
+    (S.PENDING_PAYMENT, S.PAID),
+    (S.PENDING_PAYMENT, S.CANCELED),
+    (S.PAID, S.FULFILLED),
+    (S.PAID, S.REFUNDED),
+    (S.FULFILLED, S.REFUNDED),
+]
+REFUSED = [(start, end) for start in S for end in S if (start, end) not in ALLOWED]
+
+
+@pytest.fixture
+def variant(db):
+    return make_product(variants=[{"quantity_available": 10}]).variants.get()
+
+
+def order_in(status: str, variant) -> Order:
+    order = guest_checkout(guest_cart((variant, 2)))
+    Order.objects.filter(pk=order.pk).update(status=status)
+    return order
+
+
+def available(variant) -> int:
+    return ProductVariant.objects.get(pk=variant.pk).quantity_available
+
+
+def test_the_workflow_table():
+    assert {(a, b) for a, nexts in TRANSITIONS.items() for b in nexts} == set(ALLOWED)
+
+
+@pytest.mark.parametrize(("start", "end"), ALLOWED)
+def test_allowed_transitions(variant, start, end):
+    order = order_in(start, variant)
+    moved = order_transition(order_id=order.pk, to_status=end)
+    assert moved.status == end
+    assert Order.objects.get(pk=order.pk).status == end
+
+
+@pytest.mark.parametrize(("start", "end"), REFUSED)
+def test_refused_transitions_change_nothing(variant, start, end):
+    order = order_in(start, variant)
+    before = available(variant)
+    with pytest.raises(OrderError) as caught:
+        order_transition(order_id=order.pk, to_status=end)
+    assert caught.value.code == ErrorCode.INVALID_STATUS
+    assert Order.objects.get(pk=order.pk).status == start
+    assert available(variant) == before
+
+
+def test_unknown_order():
+    with pytest.raises(OrderError) as caught:
+        order_transition(order_id=987654, to_status=S.PAID)
+    assert caught.value.code == ErrorCode.NOT_FOUND
+
+
+def test_canceling_an_unpaid_order_returns_its_stock(variant):
+    order = guest_checkout(guest_cart((variant, 3)))
+    assert available(variant) == 7
+    order_transition(order_id=order.pk, to_status=S.CANCELED)
+    assert available(variant) == 10
+
+
+def test_refunding_does_not_touch_stock(variant):
+    order = order_in(S.PAID, variant)
+    order_transition(order_id=order.pk, to_status=S.REFUNDED)
+    assert available(variant) == 8
+
+
+def test_stock_returns_even_if_the_variant_was_renamed_or_deleted(variant):
+    other = make_product(variants=[{"quantity_available": 4}]).variants.get()
+    order = guest_checkout(guest_cart((variant, 1), (other, 2)))
+    other.delete()
+    order_transition(order_id=order.pk, to_status=S.CANCELED)
+    assert available(variant) == 10
+
+
+# ---------------------------------------------------------------- events
+
+
+@pytest.mark.django_db(transaction=True)
+def test_changes_and_new_orders_publish_events_on_commit(variant):
+    layer = get_channel_layer()
+    user = UserFactory()
+    user_channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(user_orders_group(user.pk), user_channel)
+    user_cart(user, (variant, 1))
+    order = checkout_complete(user=user, cart_token=None, email=None, address=ADDRESS)
+    order_channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(order_group(order.pk), order_channel)
+    order_transition(order_id=order.pk, to_status=S.PAID)
+
+    async def receive(channel, count):
+        # one event loop for all receives: channels_redis finishes each receive
+        # in the loop it started in
+        return [await layer.receive(channel) for _ in range(count)]
+
+    user_events = async_to_sync(receive)(user_channel, 2)
+    order_events = async_to_sync(receive)(order_channel, 1)
+    summary = [(e["order_id"], e["status"], e["previous_status"]) for e in user_events]
+    assert summary == [
+        (order.pk, "PENDING_PAYMENT", None),
+        (order.pk, "PAID", "PENDING_PAYMENT"),
+    ]
+    assert order_events == [user_events[1]]
+    assert user_events[1]["type"] == "order.event"
+    assert user_events[1]["at"] == Order.objects.get(pk=order.pk).updated_at.isoformat()
+
+
+# ---------------------------------------------------------------- expiry
+
+
+def age(order: Order, minutes: int) -> None:
+    Order.objects.filter(pk=order.pk).update(
+        created_at=timezone.now() - timedelta(minutes=minutes)
+    )
+
+
+def test_expiry_cancels_old_unpaid_orders_only(variant, settings):
+    settings.ORDER_RESERVATION_MINUTES = 30
+    old = guest_checkout(guest_cart((variant, 2)))
+    young = guest_checkout(guest_cart((variant, 1)))
+    paid = guest_checkout(guest_cart((variant, 1)))
+    for order, minutes in ((old, 31), (young, 29), (paid, 45)):
+        age(order, minutes)
+    order_transition(order_id=paid.pk, to_status=S.PAID)
+    assert available(variant) == 6
+
+    assert orders_expire() == [old.pk]
+    assert Order.objects.get(pk=old.pk).status == S.CANCELED
+    assert Order.objects.get(pk=young.pk).status == S.PENDING_PAYMENT
+    assert Order.objects.get(pk=paid.pk).status == S.PAID
+    assert available(variant) == 8
+    # running it again changes nothing
+    assert orders_expire() == []
+    assert available(variant) == 8
+
+
+def test_expiry_skips_an_order_paid_meanwhile(variant, monkeypatch):
+    order = guest_checkout(guest_cart((variant, 2)))
+    age(order, 60)
+    from shop.orders import services
+
+    real = services.order_transition
+
+    def pay_first(*, order_id, to_status):
+        # the payment webhook wins the race for the row lock
+        real(order_id=order_id, to_status=S.PAID)
+        return real(order_id=order_id, to_status=to_status)
+
+    monkeypatch.setattr(services, "order_transition", pay_first)
+    assert orders_expire() == []
+    assert Order.objects.get(pk=order.pk).status == S.PAID
+    assert available(variant) == 8
