@@ -1,6 +1,6 @@
 """Benchmarks against a real server process: PostgreSQL, Redis, one uvicorn worker.
 
-usage: scripts/bench [cart|catalog|all] [--seconds N] [--concurrency N]
+usage: scripts/bench [cart|catalog|checkout|all] [--seconds N] [--concurrency N]
 
 Each benchmark seeds the demo catalog into its own database (BENCH_DATABASE_URL,
 default postgres://postgres@127.0.0.1:5432/shop_bench; Redis BENCH_REDIS_URL,
@@ -11,6 +11,7 @@ fixed time, and prints operations per second and latency percentiles. Load goes 
 """
 
 import argparse
+import base64
 import http.client
 import json
 import os
@@ -34,6 +35,11 @@ ADD = """mutation($token: String, $lines: [CartLineInput!]!) {
 UPDATE = """mutation($token: String, $lines: [CartLineInput!]!) {
   cartLinesUpdate(token: $token, lines: $lines) {
     cart { totalQuantity subtotal { amount } } errors { code } } }"""
+CHECKOUT = """mutation($token: String!, $key: String!) {
+  checkout(input: {cartToken: $token, email: "bench@example.com", idempotencyKey: $key,
+    shippingAddress: {name: "Bench", line1: "1 Load St", city: "Test",
+                      postalCode: "0000", country: "US"}}) {
+    order { number status total { amount } } errors { code } } }"""
 LISTING = """query($after: String) { products(first: 24, after: $after,
   ordering: [{price: ASC}], filters: {inStock: true}) {
   totalCount pageInfo { endCursor }
@@ -240,7 +246,39 @@ def bench_catalog(port: int, seconds: float, concurrency: int) -> dict:
     return drive(port, seconds, concurrency, make_step)
 
 
-BENCHMARKS = {"cart": bench_cart, "catalog": bench_catalog}
+def bench_checkout(port: int, seconds: float, concurrency: int) -> dict:
+    """Checkouts under contention: every client buys the same variant (one row
+    lock for all), each step a cartLinesAdd on a fresh guest cart plus checkout."""
+    import psycopg  # the server's environment has it
+
+    hot = Client(port).graphql(VARIANTS)["products"]["edges"][0]["node"]["variants"][0]
+    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as db:
+        db.execute(
+            "UPDATE catalog_productvariant SET quantity_available = 1000000 "
+            "WHERE id = %s",
+            (int(base64.b64decode(hot["id"]).decode().split(":")[1]),),
+        )
+
+    def make_step(client: Client, index: int):
+        counter = iter(range(10**9))
+
+        def step() -> None:
+            added = client.graphql(
+                ADD, {"lines": [{"variantId": hot["id"], "quantity": 1}]}
+            )["cartLinesAdd"]
+            token = added["cart"]["token"]
+            result = client.graphql(
+                CHECKOUT, {"token": token, "key": f"{index}-{next(counter)}"}
+            )["checkout"]
+            if result["errors"] or result["order"]["status"] != "PENDING_PAYMENT":
+                raise RuntimeError(result)
+
+        return step
+
+    return drive(port, seconds, concurrency, make_step)
+
+
+BENCHMARKS = {"cart": bench_cart, "catalog": bench_catalog, "checkout": bench_checkout}
 
 
 def main() -> int:

@@ -175,3 +175,42 @@ def test_expiry_skips_an_order_paid_meanwhile(variant, monkeypatch):
     assert orders_expire() == []
     assert Order.objects.get(pk=order.pk).status == S.PAID
     assert available(variant) == 8
+
+
+# ---------------------------------------------------------------- admin
+
+
+def test_staff_change_statuses_only_through_admin_actions(variant):
+    from django.test import Client
+    from django.urls import reverse
+
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    client = Client()
+    client.force_login(staff)
+    pending = guest_checkout(guest_cart((variant, 2)))
+    paid = order_in(S.PAID, variant)
+    url = reverse("admin:orders_order_changelist")
+
+    page = client.get(url, {"q": pending.number})
+    assert page.status_code == 200
+    assert pending.number in page.content.decode()
+    assert client.get(url, {"status__exact": "PAID"}).status_code == 200
+    detail = client.get(reverse("admin:orders_order_change", args=[pending.pk]))
+    assert detail.status_code == 200
+    assert 'name="status"' not in detail.content.decode()  # read-only
+
+    response = client.post(
+        url,
+        {"action": "mark_canceled", "_selected_action": [pending.pk, paid.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "1 orders: cancel." in text
+    assert f"{paid.number}: A paid order cannot become canceled." in text
+    assert Order.objects.get(pk=pending.pk).status == S.CANCELED
+    assert Order.objects.get(pk=paid.pk).status == S.PAID
+    assert available(variant) == 8  # the canceled order's 2 came back
+
+    client.post(url, {"action": "mark_fulfilled", "_selected_action": [paid.pk]})
+    assert Order.objects.get(pk=paid.pk).status == S.FULFILLED
