@@ -221,3 +221,22 @@ def test_readme_cart_example(dev_server):
         dev_server, f'{{ cart(token: "{cart["token"]}") {{ totalQuantity }} }}'
     )
     assert again == {"data": {"cart": {"totalQuantity": 2}}}
+
+
+def test_readme_checkout_example_in_embedded_mode(dev_server):
+    cart_block = (ROOT / "README.md").read_text().split("```graphql\n")[3]
+    token = post(dev_server, cart_block.split("```")[0])["data"]["cartLinesAdd"][
+        "cart"
+    ]["token"]
+    block = (ROOT / "README.md").read_text().split("```graphql\n")[4].split("```")[0]
+    payload = post(dev_server, block.replace("<guest cart token>", token))
+    checkout = payload["data"]["checkout"]
+    assert checkout["errors"] == []
+    order = checkout["order"]
+    assert order["status"] == "PENDING_PAYMENT"
+    assert order["lines"][0]["productName"] == "Lumen X2"
+    # a retry with the same idempotency key answers the same order
+    again = post(dev_server, block.replace("<guest cart token>", token))
+    assert again["data"]["checkout"]["order"]["number"] == order["number"]
+    found = post(dev_server, f'{{ order(token: "{order["token"]}") {{ number }} }}')
+    assert found == {"data": {"order": {"number": order["number"]}}}
