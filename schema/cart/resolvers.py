@@ -40,9 +40,7 @@ def variant_pks(ids: Sequence[str], field: Callable[[int], str]) -> list[int]:
                     field=field(index),
                 )
             )
-    if problems:
-        first = problems[0]
-        raise CartError(first.code, first.message, field=first.field, errors=problems)
+    CartError.raise_any(problems)
     return pks
 
 

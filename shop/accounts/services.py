@@ -7,7 +7,6 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.models import update_last_login
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from graphql_jwt.exceptions import JSONWebTokenError, JSONWebTokenExpired
@@ -23,6 +22,7 @@ from shop.accounts.throttle import (
     login_failures_reset,
     login_throttle_check,
 )
+from shop.core.errors import email_checked
 
 INVALID_CREDENTIALS = "The email or the password is wrong."
 INVALID_REFRESH_TOKEN = "The refresh token is unknown, used, revoked or expired."
@@ -37,21 +37,6 @@ class TokenPair:
     refresh_token: str
     expires_at: datetime
     refresh_expires_at: datetime
-
-
-def _email_checked(email: str) -> str:
-    email = User.objects.normalize_email(email)
-    if not email:
-        raise AccountError(ErrorCode.REQUIRED, "Enter an email address.", field="email")
-    try:
-        if len(email) > User._meta.get_field("email").max_length:
-            raise ValidationError("too long")
-        validate_email(email)
-    except ValidationError as error:
-        raise AccountError(
-            ErrorCode.INVALID, "Enter a valid email address.", field="email"
-        ) from error
-    return email
 
 
 def _password_checked(password: str, user: User) -> None:
@@ -69,7 +54,7 @@ def user_register(*, email: str, password: str) -> User:
     Raises AccountError: REQUIRED / INVALID (email), ALREADY_EXISTS (email taken, in
     any case), INVALID (password refused by the validators, their messages joined).
     """
-    email = _email_checked(email)
+    email = email_checked(email, AccountError)
     user = User(email=email)
     problems = []
     if User.objects.filter(email=email).exists():
@@ -78,13 +63,7 @@ def user_register(*, email: str, password: str) -> User:
         _password_checked(password, user)
     except AccountError as error:
         problems.append(error)
-    if problems:
-        raise AccountError(
-            problems[0].code,
-            problems[0].message,
-            field=problems[0].field,
-            errors=problems,
-        )
+    AccountError.raise_any(problems)
     user.set_password(password)
     try:
         with transaction.atomic():

@@ -190,12 +190,6 @@ def _check_stock(
     return None
 
 
-def _refuse(problems: list[CartError]) -> None:
-    if problems:
-        first = problems[0]
-        raise CartError(first.code, first.message, field=first.field, errors=problems)
-
-
 def _too_many_lines() -> CartError:
     return CartError(
         ErrorCode.INVALID,
@@ -214,13 +208,13 @@ def cart_lines_add(
     changes and every failing line is reported.
     """
     problems = _check_quantities(lines, minimum=1)
-    _refuse(problems)
+    CartError.raise_any(problems)
     stock = _published_variants(variant for variant, _ in lines)
     for index, (variant, quantity) in enumerate(lines):
         problem = _check_stock(index, variant, quantity, stock)
         if problem:
             problems.append(problem)
-    _refuse(problems)
+    CartError.raise_any(problems)
 
     key = _cart_key(user=user, token=token)
     create = key is None or key.user_id is not None
@@ -247,7 +241,7 @@ def cart_lines_add(
             index = first_index[variant]
             wanted = current + totals[variant]
             problems.append(_check_stock(index, variant, wanted, stock))
-        _refuse([problem for problem in problems if problem is not None])
+        CartError.raise_any([problem for problem in problems if problem is not None])
     return _snapshot(key)
 
 
@@ -267,12 +261,12 @@ def cart_lines_update(
                 )
             )
         seen.add(variant)
-    _refuse(problems)
+    CartError.raise_any(problems)
     stock = _published_variants(v for v, quantity in lines if quantity > 0)
     for index, (variant, quantity) in enumerate(lines):
         if quantity > 0 and (problem := _check_stock(index, variant, quantity, stock)):
             problems.append(problem)
-    _refuse(problems)
+    CartError.raise_any(problems)
     key = _existing_key(user=user, token=token)
     outcome = store.lines_set(
         key,

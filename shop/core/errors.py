@@ -2,6 +2,11 @@
 
 from enum import StrEnum
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+EMAIL_MAX_LENGTH = 254
+
 
 class ErrorCode(StrEnum):
     """Business error codes; the values are the contract's ErrorCode enum."""
@@ -40,3 +45,33 @@ class DomainError(Exception):
         self.message = message
         self.field = field
         self.errors = errors or [self]
+
+    @classmethod
+    def collected(cls, problems: "list[DomainError]") -> "DomainError":
+        """One error carrying several problems (the first one leads)."""
+        errors = [error for problem in problems for error in problem.errors]
+        first = errors[0]
+        return cls(first.code, first.message, field=first.field, errors=errors)
+
+    @classmethod
+    def raise_any(cls, problems: "list[DomainError]") -> None:
+        """Raise every problem at once, if there is any."""
+        if problems:
+            raise cls.collected(problems)
+
+
+def email_checked(email: str | None, error: type[DomainError]) -> str:
+    """A stripped, lower-cased, valid email address; ``error`` REQUIRED or INVALID
+    (field "email") otherwise."""
+    email = (email or "").strip().lower()
+    if not email:
+        raise error(ErrorCode.REQUIRED, "Enter an email address.", field="email")
+    try:
+        if len(email) > EMAIL_MAX_LENGTH:
+            raise ValidationError("too long")
+        validate_email(email)
+    except ValidationError as invalid:
+        raise error(
+            ErrorCode.INVALID, "Enter a valid email address.", field="email"
+        ) from invalid
+    return email

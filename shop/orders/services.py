@@ -6,8 +6,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -19,6 +17,7 @@ from shop.cart.services import (
     cart_purchased_remove,
 )
 from shop.catalog.models import ProductVariant
+from shop.core.errors import email_checked
 from shop.core.tasks import enqueue_on_commit
 from shop.orders.errors import ErrorCode, OrderError
 from shop.orders.events import order_event_publish
@@ -53,20 +52,9 @@ class AddressData:
 
 
 def _checked_email(user, email: str | None) -> str:
-    email = (email or "").strip().lower()
-    if not email:
-        if user.is_authenticated:
-            return user.email
-        raise OrderError(ErrorCode.REQUIRED, "Enter an email address.", field="email")
-    try:
-        if len(email) > 254:
-            raise ValidationError("too long")
-        validate_email(email)
-    except ValidationError as error:
-        raise OrderError(
-            ErrorCode.INVALID, "Enter a valid email address.", field="email"
-        ) from error
-    return email
+    if not (email or "").strip() and user.is_authenticated:
+        return user.email
+    return email_checked(email, OrderError)
 
 
 def _checked_address(address: AddressData) -> AddressData:
@@ -99,9 +87,7 @@ def _checked_address(address: AddressData) -> AddressData:
                 field="shippingAddress.country",
             )
         )
-    if problems:
-        first = problems[0]
-        raise OrderError(first.code, first.message, field=first.field, errors=problems)
+    OrderError.raise_any(problems)
     return AddressData(country=country, **cleaned)
 
 
@@ -136,7 +122,7 @@ def checkout_complete(
     try:
         address = _checked_address(address)
     except OrderError as error:
-        problems.extend(error.errors)
+        problems.append(error)
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 100:
         problems.append(
             OrderError(
@@ -145,13 +131,7 @@ def checkout_complete(
                 field="idempotencyKey",
             )
         )
-    if problems:
-        raise OrderError(
-            problems[0].code,
-            problems[0].message,
-            field=problems[0].field,
-            errors=problems,
-        )
+    OrderError.raise_any(problems)
 
     buyer_key = _buyer_key(user, cart_token)
     if earlier := _earlier_order(buyer_key, idempotency_key):
@@ -226,13 +206,7 @@ def _place_order(
                     field=field,
                 )
             )
-    if problems:
-        raise OrderError(
-            problems[0].code,
-            problems[0].message,
-            field=problems[0].field,
-            errors=problems,
-        )
+    OrderError.raise_any(problems)
 
     lines = [
         OrderLine(
