@@ -5,9 +5,7 @@ from strawberry.types import Info
 
 from schema.cart.resolvers import cart_change, variant_pks
 from schema.cart.types import CartLineInput, CartPayload
-from schema.errors import user_errors
 from shop.cart import services
-from shop.cart.errors import CartError
 
 
 def _lines(lines: list[CartLineInput]) -> list[tuple[int, int]]:
@@ -24,34 +22,39 @@ class CartMutation:
     def cart_lines_add(
         self, info: Info, lines: list[CartLineInput], token: str | None = None
     ) -> CartPayload:
-        try:
-            parsed = _lines(lines)
-        except CartError as error:
-            return CartPayload(errors=user_errors(error))
-        return cart_change(info, services.cart_lines_add, token=token, lines=parsed)
+        return cart_change(
+            info,
+            lambda user: services.cart_lines_add(
+                user=user, token=token, lines=_lines(lines)
+            ),
+        )
 
     @strawberry.mutation(description="Set quantities; 0 removes the line.")
     def cart_lines_update(
         self, info: Info, lines: list[CartLineInput], token: str | None = None
     ) -> CartPayload:
-        try:
-            parsed = _lines(lines)
-        except CartError as error:
-            return CartPayload(errors=user_errors(error))
-        return cart_change(info, services.cart_lines_update, token=token, lines=parsed)
+        return cart_change(
+            info,
+            lambda user: services.cart_lines_update(
+                user=user, token=token, lines=_lines(lines)
+            ),
+        )
 
     @strawberry.mutation(description="Remove the lines of these variants.")
     def cart_lines_remove(
         self, info: Info, variant_ids: list[strawberry.ID], token: str | None = None
     ) -> CartPayload:
-        try:
-            pks = variant_pks(variant_ids, "variantIds.{}".format)
-        except CartError as error:
-            return CartPayload(errors=user_errors(error))
         return cart_change(
-            info, services.cart_lines_remove, token=token, variant_ids=pks
+            info,
+            lambda user: services.cart_lines_remove(
+                user=user,
+                token=token,
+                variant_ids=variant_pks(variant_ids, "variantIds.{}".format),
+            ),
         )
 
     @strawberry.mutation(description="Empty the cart; a guest cart keeps its token.")
     def cart_clear(self, info: Info, token: str | None = None) -> CartPayload:
-        return cart_change(info, services.cart_clear, token=token)
+        return cart_change(
+            info, lambda user: services.cart_clear(user=user, token=token)
+        )
