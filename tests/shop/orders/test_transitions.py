@@ -214,3 +214,23 @@ def test_staff_change_statuses_only_through_admin_actions(variant):
 
     client.post(url, {"action": "mark_fulfilled", "_selected_action": [paid.pk]})
     assert Order.objects.get(pk=paid.pk).status == S.FULFILLED
+
+
+def test_a_broker_outage_does_not_fail_a_committed_checkout(
+    variant, monkeypatch, django_capture_on_commit_callbacks, caplog
+):
+    from kombu.exceptions import OperationalError
+
+    from workers import app
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError(
+            "Error 111 connecting to redis:6379. Connection refused."
+        )
+
+    task = app.tasks["workers.tasks.orders.order_confirmation_send"]
+    monkeypatch.setattr(task, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        order = guest_checkout(guest_cart((variant, 1)))
+    assert Order.objects.get(pk=order.pk).status == S.PENDING_PAYMENT
+    assert "was not enqueued" in caplog.text
