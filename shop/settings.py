@@ -43,6 +43,9 @@ ALLOWED_HOSTS = env.list(
 )
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 CORS_ALLOWED_ORIGINS = env.list("DJANGO_CORS_ALLOWED_ORIGINS", default=[])
+if DEBUG and not CORS_ALLOWED_ORIGINS:
+    # A storefront dev server on this machine (localhost:3000, :5173...) may call.
+    CORS_ALLOWED_ORIGIN_REGEXES = [r"^https?://(localhost|127\.0\.0\.1)(:\d+)?$"]
 CORS_URLS_REGEX = r"^/graphql/?$"
 
 INSTALLED_APPS = [

@@ -46,3 +46,21 @@ def test_readyz_names_the_database_when_it_does_not_answer(client, monkeypatch):
     response = client.get("/readyz/")
     assert response.status_code == 503
     assert response.json()["failing"] == ["database"]
+
+
+def test_cors_lets_listed_storefront_origins_call_graphql(client, settings):
+    settings.CORS_ALLOWED_ORIGINS = ["https://shop.example.com"]
+    allowed = client.options(
+        "/graphql/",
+        HTTP_ORIGIN="https://shop.example.com",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization, content-type",
+    )
+    assert allowed["access-control-allow-origin"] == "https://shop.example.com"
+    assert "authorization" in allowed["access-control-allow-headers"]
+    refused = client.options(
+        "/graphql/",
+        HTTP_ORIGIN="https://evil.example.net",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+    )
+    assert "access-control-allow-origin" not in refused
