@@ -1,37 +1,20 @@
 """Concurrent cart writes against real Redis lose no update."""
 
-import threading
-
 import pytest
 from django.contrib.auth.models import AnonymousUser
-from django.db import connection
 
 from shop.cart import services, store
+from tests.concurrency import race
 from tests.factories import UserFactory, make_product
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def hammer(workers: int, adds: int, action) -> list[Exception]:
-    barrier = threading.Barrier(workers)
-    failures: list[Exception] = []
-
-    def run():
-        barrier.wait()
-        try:
-            for _ in range(adds):
-                action()
-        except Exception as error:  # reported by the assertion below
-            failures.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return failures
+def hammer(workers: int, adds: int, action) -> list:
+    """``workers`` threads at once, each running ``action`` ``adds`` times; returns
+    what went wrong."""
+    outcomes = race([lambda: [action() for _ in range(adds)]] * workers)
+    return [outcome for outcome in outcomes if not isinstance(outcome, list)]
 
 
 def test_concurrent_adds_to_one_guest_cart():

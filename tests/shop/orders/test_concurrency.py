@@ -1,45 +1,16 @@
 """Real concurrent checkouts on PostgreSQL: stock can never be oversold."""
 
-import threading
 from collections import Counter
 
 import pytest
-from django.db import connection
 
 from shop.catalog.models import ProductVariant
-from shop.orders.errors import OrderError
 from shop.orders.models import Order
+from tests.concurrency import race
 from tests.factories import make_product
 from tests.orders_helpers import guest_cart, guest_checkout
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def race(tasks) -> list:
-    """Run the callables at once, each in its own thread and connection."""
-    barrier = threading.Barrier(len(tasks))
-    outcomes = [None] * len(tasks)
-
-    def run(index, task):
-        barrier.wait()
-        try:
-            outcomes[index] = task()
-        except OrderError as error:
-            outcomes[index] = error.code
-        except Exception as error:  # a 500 would show up here
-            outcomes[index] = error
-        finally:
-            connection.close()
-
-    threads = [
-        threading.Thread(target=run, args=(index, task))
-        for index, task in enumerate(tasks)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return outcomes
 
 
 def test_many_buyers_for_little_stock():
