@@ -234,3 +234,12 @@ def test_a_broker_outage_does_not_fail_a_committed_checkout(
         order = guest_checkout(guest_cart((variant, 1)))
     assert Order.objects.get(pk=order.pk).status == S.PENDING_PAYMENT
     assert "was not enqueued" in caplog.text
+
+
+def test_an_order_number_collision_draws_again(variant, monkeypatch):
+    first = guest_checkout(guest_cart((variant, 1)))
+    numbers = iter([first.number, first.number, "ZZZZ-0001"])
+    monkeypatch.setattr("shop.orders.services.new_order_number", lambda: next(numbers))
+    second = guest_checkout(guest_cart((variant, 1)))
+    assert second.number == "ZZZZ-0001"
+    assert available(variant) == 8
