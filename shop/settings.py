@@ -22,7 +22,6 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 EMBEDDED_DATABASE = not env.str("DATABASE_URL", default="")
 EMBEDDED_REDIS = not env.str("REDIS_URL", default="")
-EMBEDDED = EMBEDDED_DATABASE and EMBEDDED_REDIS
 
 # ---------------------------------------------------------------- core
 
