@@ -4,16 +4,16 @@ import the GraphQL layer."""
 from django.contrib import admin
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
-from strawberry.django.views import GraphQLView
 
 from schema import schema
+from schema.views import ShopGraphQLView
 from shop.core.views import healthz, readyz
 
 urlpatterns = [
     # Token-authenticated API, so no CSRF cookie dance for storefronts.
     path(
         "graphql/",
-        csrf_exempt(GraphQLView.as_view(schema=schema, graphql_ide="graphiql")),
+        csrf_exempt(ShopGraphQLView.as_view(schema=schema, graphql_ide="graphiql")),
         name="graphql",
     ),
     path("admin/", admin.site.urls),

@@ -167,3 +167,25 @@ def test_an_unexpected_failure_is_masked_and_coded(gql, product, monkeypatch):
     error = only_error(result, "INTERNAL_SERVER_ERROR")
     assert error["message"] == "Internal server error."
     assert "hunter2" not in json.dumps(result.body)
+
+
+def test_json_nested_too_deeply_is_a_400(gql, product):
+    depth = 100_000
+    nested = '{"OR":' * depth + '{"search":"x"}' + "}" * depth
+    body = (
+        '{"query":"query($f: ProductFilter){ products(filters: $f) { totalCount } }",'
+        f'"variables":{{"f":{nested}}}}}'
+    )
+    response = gql.http.post("/graphql/", body, content_type="application/json")
+    assert response.status_code == 400
+
+
+def test_variables_nested_too_deeply_are_refused(gql, product):
+    nested = {"search": "x"}
+    for _ in range(400):
+        nested = {"OR": nested}
+    result = gql(
+        "query($f: ProductFilter) { products(filters: $f) { totalCount } }",
+        {"f": nested},
+    )
+    only_error(result, "GRAPHQL_VALIDATION_FAILED")
