@@ -1,17 +1,41 @@
 """The HTTP endpoint: POST JSON, GET for GraphiQL in a browser."""
 
 import json
+import re
 
+from cross_web import HTTPException  # what strawberry's views raise for a 400
 from strawberry.django.views import GraphQLView
+
+# A NUL character, raw or as a GraphQL/JSON escape inside the document text.
+_NUL_ESCAPE = re.compile(r"\\u0000", re.IGNORECASE)
+
+
+def _contains_nul(data: object) -> bool:
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item or _NUL_ESCAPE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 class ShopGraphQLView(GraphQLView):
-    """Strawberry's Django view; a body nested too deeply for Python's JSON parser
-    is a 400 like any other malformed JSON, not a 500."""
+    """Strawberry's Django view, with two more refusals as HTTP 400: a body nested
+    too deeply for Python's JSON parser (a 500 otherwise), and NUL characters,
+    which PostgreSQL cannot store or compare."""
 
     def decode_json(self, data: str | bytes) -> object:
         try:
-            return super().decode_json(data)
+            decoded = super().decode_json(data)
         except RecursionError as error:
             text = data.decode(errors="replace") if isinstance(data, bytes) else data
             raise json.JSONDecodeError("JSON nested too deeply", text, 0) from error
+        if _contains_nul(decoded):
+            raise HTTPException(400, "NUL characters (\\u0000) are not allowed.")
+        return decoded

@@ -189,3 +189,24 @@ def test_variables_nested_too_deeply_are_refused(gql, product):
         {"f": nested},
     )
     only_error(result, "GRAPHQL_VALIDATION_FAILED")
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        ("query($s: String!) { product(slug: $s) { name } }", {"s": "a\x00b"}),
+        ('{ variant(sku: "a\\u0000b") { sku } }', {}),
+        (
+            "query($f: ProductFilter) { products(filters: $f) { totalCount } }",
+            {"f": {"search": "lamp\x00"}},
+        ),
+    ],
+)
+def test_nul_characters_are_a_400(gql, product, query, variables):
+    response = gql.http.post(
+        "/graphql/",
+        json.dumps({"query": query, "variables": variables}),
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert "NUL" in response.content.decode()
