@@ -3,7 +3,7 @@ still narrow its columns and add prefetches."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
@@ -128,7 +128,7 @@ def product_conditions(
     variant. ``in_stock=False`` means no variant can be bought. Raises CatalogError
     (INVALID) for a negative or inverted price range.
     """
-    _check_price_bounds(min_price, max_price)
+    min_price, max_price = _checked_price_bounds(min_price, max_price)
     condition = Q()
 
     if category is not None:
@@ -176,20 +176,36 @@ def _search_text(search: str | None) -> str:
     return (search or "").strip()[:SEARCH_MAX_LENGTH]
 
 
-def _check_price_bounds(min_price: Decimal | None, max_price: Decimal | None) -> None:
+PRICE_LIMIT = Decimal("10000000000")  # prices have 12 digits, 2 after the point
+CENT = Decimal("0.01")
+
+
+def _checked_price_bounds(
+    min_price: Decimal | None, max_price: Decimal | None
+) -> tuple[Decimal | None, Decimal | None]:
+    """Bounds rounded to the cent; CatalogError(INVALID) if negative, not a number,
+    beyond any price, or inverted."""
     for field, bound in (("minPrice", min_price), ("maxPrice", max_price)):
-        if bound is not None and (not bound.is_finite() or bound < 0):
+        if bound is not None and (
+            not bound.is_finite() or bound < 0 or bound >= PRICE_LIMIT
+        ):
             raise CatalogError(
                 ErrorCode.INVALID,
-                f"{field} must be a number of at least 0.",
+                f"{field} must be a price from 0 to {PRICE_LIMIT - CENT}.",
                 field=field,
             )
+    # Rounded inwards, so the bounds keep their meaning for prices in cents.
+    if min_price is not None:
+        min_price = min_price.quantize(CENT, rounding=ROUND_CEILING)
+    if max_price is not None:
+        max_price = max_price.quantize(CENT, rounding=ROUND_FLOOR)
     if min_price is not None and max_price is not None and min_price > max_price:
         raise CatalogError(
             ErrorCode.INVALID,
             "minPrice must not be greater than maxPrice.",
             field="minPrice",
         )
+    return min_price, max_price
 
 
 def _search_condition(text: str) -> Q:

@@ -80,6 +80,9 @@ def test_garbage_cursor(gql, product):
         ({"maxPrice": "-0.01"}, "maxPrice"),
         ({"minPrice": "10", "maxPrice": "5"}, "minPrice"),
         ({"minPrice": "NaN"}, "minPrice"),
+        ({"maxPrice": "Infinity"}, "maxPrice"),
+        ({"maxPrice": "1e1000000"}, "maxPrice"),
+        ({"minPrice": "10000000000"}, "minPrice"),
     ],
 )
 def test_bad_price_bounds(gql, product, filters, field):

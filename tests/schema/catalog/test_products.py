@@ -377,3 +377,14 @@ def test_a_cursor_from_elsewhere_is_a_clean_error(gql, catalog):
     assert result.status == 200
     assert result.data is None
     assert len(result.errors) == 1
+
+
+def test_price_bounds_finer_than_a_cent_keep_their_meaning(gql, catalog):
+    # rounded inwards: 500.00 is below 500.001 and 600.00 above 599.999
+    assert (
+        set(names(gql, filters={"minPrice": "500.001", "maxPrice": "599.999"})) == set()
+    )
+    assert names(gql, filters={"minPrice": "499.999", "maxPrice": "500.001"}) == [
+        "Alpha Phone"
+    ]
+    assert len(names(gql, filters={"minPrice": "1e-1000000"})) == 4
