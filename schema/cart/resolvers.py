@@ -3,13 +3,13 @@
 from collections.abc import Callable, Sequence
 
 from graphql import GraphQLError
-from strawberry import relay
 from strawberry.types import Info
 
 from schema.cart.types import CartPayload, CartType
 from schema.context import current_user
 from schema.errors import user_errors
-from shop.cart.errors import CartError, CartUnavailable, ErrorCode
+from schema.ids import node_pk
+from shop.cart.errors import CartError, CartUnavailable
 from shop.cart.services import CartSnapshot
 
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
@@ -28,18 +28,11 @@ def variant_pks(ids: Sequence[str], field: Callable[[int], str]) -> list[int]:
     pks, problems = [], []
     for index, value in enumerate(ids):
         try:
-            node = relay.GlobalID.from_id(value)
-            if node.type_name != "ProductVariant" or not node.node_id.isdigit():
-                raise ValueError(value)
-            pks.append(int(node.node_id))
-        except ValueError:
-            problems.append(
-                CartError(
-                    ErrorCode.INVALID,
-                    "Not the ID of a ProductVariant.",
-                    field=field(index),
-                )
+            pks.append(
+                node_pk(value, "ProductVariant", field=field(index), error=CartError)
             )
+        except CartError as error:
+            problems.append(error)
     CartError.raise_any(problems)
     return pks
 

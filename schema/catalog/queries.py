@@ -15,22 +15,10 @@ from schema.catalog.types import (
 )
 from schema.context import current_user
 from schema.errors import graphql_error
+from schema.ids import node_pk
 from shop.catalog import selectors
 from shop.catalog.errors import CatalogError, ErrorCode
 from shop.catalog.models import Category, Product
-
-
-def _node_pk(node_id: relay.GlobalID, type_name: str, argument: str) -> str:
-    if node_id.type_name != type_name:
-        raise graphql_error(
-            CatalogError(
-                ErrorCode.INVALID,
-                f"{argument} must be the ID of a {type_name}, "
-                f"not of a {node_id.type_name}.",
-                field=argument,
-            )
-        )
-    return node_id.node_id
 
 
 @strawberry.type
@@ -53,10 +41,12 @@ class CatalogQuery:
                     ErrorCode.INVALID, "Give exactly one of id and slug.", field="id"
                 )
             )
-        products = Product.objects.all()
-        if id is not None:
-            return products.filter(pk=_node_pk(id, "Product", "id"))
-        return products.filter(slug=slug)
+        if id is None:
+            return Product.objects.filter(slug=slug)
+        try:
+            return Product.objects.filter(pk=node_pk(id, "Product", error=CatalogError))
+        except CatalogError as error:
+            raise graphql_error(error) from error
 
     @strawberry_django.field(description="One variant, by its SKU.")
     def variant(self, info: Info, sku: str) -> ProductVariantType | None:

@@ -1,17 +1,17 @@
 """Checkout and order changes."""
 
 import strawberry
-from strawberry import relay
 from strawberry.types import Info
 
 from schema.cart.resolvers import unavailable
 from schema.context import current_user
 from schema.errors import user_errors
+from schema.ids import node_pk
 from schema.orders.types import CheckoutInput, CheckoutPayload, OrderPayload
 from schema.permissions import IsAuthenticated
 from shop.cart.errors import CartUnavailable
 from shop.orders import services
-from shop.orders.errors import ErrorCode, OrderError
+from shop.orders.errors import OrderError
 
 
 @strawberry.type
@@ -49,15 +49,9 @@ class OrderMutation:
     )
     def order_cancel(self, info: Info, id: strawberry.ID) -> OrderPayload:
         try:
-            node = relay.GlobalID.from_id(id)
-            if node.type_name != "Order" or not node.node_id.isdigit():
-                raise ValueError(id)
-        except ValueError:
-            error = OrderError(ErrorCode.INVALID, "Not the ID of an Order.", field="id")
-            return OrderPayload(errors=user_errors(error))
-        try:
             order = services.order_cancel(
-                user=current_user(info), order_id=int(node.node_id)
+                user=current_user(info),
+                order_id=node_pk(id, "Order", error=OrderError),
             )
         except OrderError as error:
             return OrderPayload(errors=user_errors(error))

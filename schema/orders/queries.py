@@ -6,6 +6,7 @@ from strawberry import relay
 from strawberry.types import Info
 
 from schema.errors import graphql_error
+from schema.ids import node_pk
 from schema.orders.types import OrderType, granted_order
 from shop.orders.errors import ErrorCode, OrderError
 from shop.orders.models import Order
@@ -30,8 +31,7 @@ class OrderQuery:
         if token is not None:
             found = order_by_token(token=token).values_list("pk", flat=True).first()
             return granted_order(info, found) if found else None
-        if id.type_name != "Order" or not id.node_id.isdigit():
-            raise graphql_error(
-                OrderError(ErrorCode.INVALID, "Not the ID of an Order.", field="id")
-            )
-        return Order.objects.filter(pk=int(id.node_id))
+        try:
+            return Order.objects.filter(pk=node_pk(id, "Order", error=OrderError))
+        except OrderError as error:
+            raise graphql_error(error) from error
