@@ -64,10 +64,9 @@ def _guest_key(token: str | None) -> CartKey:
         raise CartError(
             ErrorCode.REQUIRED, "A guest cart needs its token.", field="token"
         )
-    if not store.token_well_formed(token) or not store.cart_exists(
-        CartKey(token=token)
-    ):
+    if not store.token_well_formed(token):
         raise CartError(ErrorCode.INVALID_TOKEN, TOKEN_UNKNOWN, field="token")
+    # Whether it exists is known from the next read or write (each says "missing").
     return CartKey(token=token)
 
 
@@ -81,7 +80,7 @@ def cart_merge(*, user, token: str) -> None:
     """
     if not store.token_well_formed(token):
         raise CartError(ErrorCode.INVALID_TOKEN, TOKEN_UNKNOWN, field="token")
-    guest_lines = store.cart_lines(CartKey(token=token))
+    guest_lines = store.cart_lines(CartKey(token=token)) or {}
     caps = {
         variant: min(stock, settings.CART_MAX_LINE_QUANTITY)
         for variant, (stock, _) in _published_variants(guest_lines).items()
@@ -125,6 +124,10 @@ def cart_get(*, user, token: str | None) -> CartSnapshot | None:
 
 def _snapshot(key: CartKey) -> CartSnapshot:
     quantities = store.cart_lines(key)
+    if quantities is None:
+        if key.token is not None:  # a guest token that is unknown or expired
+            raise CartError(ErrorCode.INVALID_TOKEN, TOKEN_UNKNOWN, field="token")
+        quantities = {}  # a user's cart is created by its first write
     variants = _published_variants(quantities)
     gone = [variant for variant in quantities if variant not in variants]
     store.lines_drop(key, gone)
@@ -322,5 +325,5 @@ def _existing_key(*, user, token: str | None) -> CartKey:
 
 
 def _check_found(outcome: str) -> None:
-    if outcome == "missing":  # expired between the check and the write
+    if outcome == "missing":  # an unknown or expired guest token
         raise CartError(ErrorCode.INVALID_TOKEN, TOKEN_UNKNOWN, field="token")

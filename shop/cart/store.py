@@ -180,19 +180,15 @@ def _run(source: str, keys: Sequence[str], args: Sequence) -> list:
 # ---------------------------------------------------------------- operations
 
 
-def cart_exists(key: CartKey) -> bool:
-    try:
-        return bool(get_redis_connection("default").exists(key.redis_key))
-    except RedisError as error:
-        raise CartUnavailable(str(error)) from error
-
-
-def cart_lines(key: CartKey) -> dict[int, int]:
-    """Variant id -> quantity (empty for a missing cart)."""
+def cart_lines(key: CartKey) -> dict[int, int] | None:
+    """Variant id -> quantity; None when the cart does not exist (an existing
+    cart always holds its marker field, so one HGETALL tells both)."""
     try:
         fields = get_redis_connection("default").hgetall(key.redis_key)
     except RedisError as error:
         raise CartUnavailable(str(error)) from error
+    if not fields:
+        return None
     return {
         int(variant): int(quantity)
         for variant, quantity in fields.items()
