@@ -7,18 +7,13 @@ import hashlib
 import json
 import os
 import re
-import signal
-import socket
-import subprocess
-import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 import websockets
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.e2e.servers import ROOT, free_port, running
 
 PRODUCTS = """
 { products(first: 5, ordering: [{price: DESC}]) {
@@ -29,12 +24,6 @@ PRODUCTS = """
         attributes { attribute { name } value { name } } } } }
 } }
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def request(url: str, *, data: bytes | None = None, headers: dict | None = None):
@@ -61,31 +50,14 @@ def dev_server(tmp_path_factory):
         "SQLITE_PATH": str(workdir / "shop.sqlite3"),
         "DEMO_ADMIN_PASSWORD": "a demo passphrase",
     }
-    log = (workdir / "server.log").open("w")
-    process = subprocess.Popen(
+    with running(
         [str(ROOT / "scripts" / "dev")],
-        cwd=ROOT,
         env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if request(f"{base}/healthz/")[0] == 200:
-                break
-        except OSError:
-            pass
-        time.sleep(0.5)
-    try:
-        assert process.poll() is None, (workdir / "server.log").read_text()
+        port=port,
+        log=workdir / "server.log",
+        probe="/healthz/",
+    ) as base:
         yield base
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
-        log.close()
 
 
 def test_graphiql_in_a_browser_needs_no_cdn(dev_server):

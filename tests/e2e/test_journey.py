@@ -4,12 +4,7 @@ Redis, over HTTP and WebSocket, as a browser client would drive it."""
 import asyncio
 import json
 import os
-import signal
-import socket
-import subprocess
-import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 import websockets
@@ -18,17 +13,10 @@ from strawberry.relay import to_base64
 
 from shop.catalog.models import ProductVariant
 from shop.orders.models import Order
+from tests.e2e.servers import ROOT, free_port, running
 from tests.factories import CategoryFactory, make_product
 
-ROOT = Path(__file__).resolve().parents[2]
-
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -46,38 +34,18 @@ def server(tmp_path):
         "DJANGO_DEBUG": "false",
         "DJANGO_LOG_LEVEL": "WARNING",
     }
-    log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen(
-        [
-            str(ROOT / ".venv" / "bin" / "uvicorn"),
-            "shop.asgi:application",
-            "--port",
-            str(port),
-            "--lifespan",
-            "off",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with urllib.request.urlopen(f"{base}/readyz/", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.3)
-    try:
-        assert process.poll() is None, (tmp_path / "server.log").read_text()
+    command = [
+        str(ROOT / ".venv" / "bin" / "uvicorn"),
+        "shop.asgi:application",
+        "--port",
+        str(port),
+        "--lifespan",
+        "off",
+    ]
+    with running(
+        command, env=env, port=port, log=tmp_path / "server.log", probe="/readyz/"
+    ) as base:
         yield base
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
-        log.close()
 
 
 class Storefront:
