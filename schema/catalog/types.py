@@ -102,16 +102,6 @@ class ProductFilter:
         return condition
 
 
-# Columns behind each ProductOrder field. Nullable ones sort nulls last by default
-# (products without variants or reviews), whichever the direction.
-_ORDER_COLUMNS = {
-    "created_at": "created_at",
-    "name": "name",
-    "price": "price_min",
-    "rating": "rating_average",
-}
-
-
 @strawberry_django.order_type(
     Product,
     name="ProductOrder",
@@ -137,7 +127,7 @@ class ProductOrder:
     def order(self, info: Info, queryset: QuerySet, prefix: str):
         chosen = [
             (name, getattr(self, name))
-            for name in _ORDER_COLUMNS
+            for name in selectors.PRODUCT_SORT_COLUMNS
             if getattr(self, name) not in (UNSET, None)
         ]
         if len(chosen) != 1:
@@ -150,10 +140,12 @@ class ProductOrder:
                 )
             )
         name, direction = chosen[0]
-        expression = direction.resolve(f"{prefix}{_ORDER_COLUMNS[name]}")
-        if "NULLS" not in direction.name:
-            expression.nulls_first, expression.nulls_last = None, True
-        return queryset, [expression]
+        sort = selectors.product_sort(
+            name,
+            descending=direction.name.startswith("DESC"),
+            nulls_first=direction.name.endswith("NULLS_FIRST"),
+        )
+        return queryset, [sort]
 
 
 class ProductListField(StrawberryDjangoField):
@@ -236,7 +228,7 @@ class CategoryType(relay.Node):
 
 
 # The columns products are sorted by; a keyset cursor reads them from every row.
-_SORT_COLUMNS = ("created_at", "name", "price_min", "rating_average")
+_SORT_COLUMNS = tuple(selectors.PRODUCT_SORT_COLUMNS.values())
 
 
 class _KeepSortColumns(QuerySet):

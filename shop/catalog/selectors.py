@@ -8,6 +8,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
 from django.db.models import Exists, F, FloatField, OuterRef, Q, QuerySet
+from django.db.models.expressions import OrderBy
 from django.db.models.functions import Cast
 
 from shop.catalog.errors import CatalogError, ErrorCode
@@ -30,6 +31,26 @@ class AttributeCondition:
 
     slug: str
     values: Sequence[str]
+
+
+# What each product sort key orders by. Price is the lowest variant price, rating
+# the average review rating: both denormalised, indexed columns.
+PRODUCT_SORT_COLUMNS = {
+    "created_at": "created_at",
+    "name": "name",
+    "price": "price_min",
+    "rating": "rating_average",
+}
+
+
+def product_sort(
+    key: str, *, descending: bool, nulls_first: bool | None = None
+) -> OrderBy:
+    """One product sort key. Products without a price or a rating sort last in
+    either direction unless ``nulls_first`` says otherwise."""
+    column = F(PRODUCT_SORT_COLUMNS[key])
+    nulls = {"nulls_first": True} if nulls_first else {"nulls_last": True}
+    return column.desc(**nulls) if descending else column.asc(**nulls)
 
 
 def _sees_unpublished(user) -> bool:
