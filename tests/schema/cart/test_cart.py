@@ -216,6 +216,7 @@ def test_add_unknown_sold_out_and_unpublished_variants(gql, items):
 def test_add_a_malformed_variant_id(gql, items, bad_id):
     payload = add(gql, {"variantId": bad_id, "quantity": 1})
     assert codes(payload) == [("lines.0.variantId", "INVALID")]
+    assert redis_carts() == {}
 
 
 def test_a_failing_line_changes_nothing_in_an_existing_cart(gql, items):
@@ -307,6 +308,7 @@ def test_a_guest_must_name_the_cart_to_change_it(gql, items):
     ):
         data = gql.ok(document, variables)
         assert codes(next(iter(data.values()))) == [("token", "REQUIRED")]
+    assert redis_carts() == {}
 
 
 # ---------------------------------------------------------------- current prices
