@@ -15,6 +15,7 @@ from schema.extensions import ErrorCodes
 from schema.naming import ShopNameConverter
 from schema.orders.mutations import OrderMutation
 from schema.orders.queries import OrderQuery
+from schema.payments.mutations import PaymentMutation
 
 
 @strawberry.type(description="Everything a storefront can read.")
@@ -23,7 +24,7 @@ class Query(CatalogQuery, CartQuery, AccountQuery, OrderQuery):
 
 
 @strawberry.type(description="Everything a storefront can change.")
-class Mutation(AccountMutation, CartMutation, OrderMutation):
+class Mutation(AccountMutation, CartMutation, OrderMutation, PaymentMutation):
     pass
 
 

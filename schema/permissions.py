@@ -20,7 +20,8 @@ FORBIDDEN = "FORBIDDEN"
 SIGN_IN = "Sign in first: send 'Authorization: Bearer <access token>'."
 
 
-def _signed_in_user(info: Info):
+def signed_in_user(info: Info):
+    """The request's user; a top-level UNAUTHENTICATED error when anonymous."""
     auth = current_auth(info)
     if not auth.is_authenticated:
         raise GraphQLError(auth.error or SIGN_IN, extensions={"code": UNAUTHENTICATED})
@@ -34,7 +35,7 @@ class IsAuthenticated(BasePermission):
     error_extensions = {"code": UNAUTHENTICATED}
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        return _signed_in_user(info) is not None
+        return signed_in_user(info) is not None
 
 
 class IsStaff(BasePermission):
@@ -44,4 +45,4 @@ class IsStaff(BasePermission):
     error_extensions = {"code": FORBIDDEN}
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        return bool(_signed_in_user(info).is_staff)
+        return bool(signed_in_user(info).is_staff)

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "shop.catalog",
     "shop.cart",
     "shop.orders",
+    "shop.payments",
     "workers.apps.WorkersConfig",
     "shop.core",
 ]
@@ -252,6 +253,30 @@ CELERY_BEAT_SCHEDULE = {
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+# Retries of a failed call (safe: every create carries an idempotency key) and
+# seconds per try; a storefront request waits for them.
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=10.0)
+# How old (or how far ahead) a webhook signature's timestamp may be.
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int(
+    "STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300
+)
+
+if not DEBUG:
+    _stripe_problems = []
+    if not STRIPE_SECRET_KEY.startswith(("sk_", "rk_")):
+        _stripe_problems.append(
+            "STRIPE_SECRET_KEY (a secret key sk_live_... / sk_test_..., or a "
+            "restricted rk_... key; not the publishable pk_... key)"
+        )
+    if not STRIPE_WEBHOOK_SECRET.startswith("whsec_"):
+        _stripe_problems.append("STRIPE_WEBHOOK_SECRET (the signing secret whsec_...)")
+    if _stripe_problems:
+        raise ImproperlyConfigured(
+            "DJANGO_DEBUG is off (production) but Stripe is not configured: set "
+            + " and ".join(_stripe_problems)
+            + "."
+        )
 
 # ---------------------------------------------------------------- the shop
 

@@ -8,6 +8,7 @@ from django.views.decorators.csrf import csrf_exempt
 from schema import schema
 from schema.views import ShopGraphQLView
 from shop.core.views import healthz, readyz
+from shop.payments.views import stripe_webhook
 
 urlpatterns = [
     # Token-authenticated API, so no CSRF cookie dance for storefronts.
@@ -16,6 +17,7 @@ urlpatterns = [
         csrf_exempt(ShopGraphQLView.as_view(schema=schema, graphql_ide="graphiql")),
         name="graphql",
     ),
+    path("webhooks/stripe/", stripe_webhook, name="stripe-webhook"),
     path("admin/", admin.site.urls),
     path("healthz/", healthz, name="healthz"),
     path("readyz/", readyz, name="readyz"),

@@ -9,6 +9,7 @@ from django_redis import get_redis_connection
 from graphql_jwt.shortcuts import get_token
 
 from tests.factories import UserFactory
+from tests.stripe_fake import FakeStripe
 
 
 @pytest.fixture(autouse=True)
@@ -88,3 +89,12 @@ def gql(db) -> GraphQLClient:
 @pytest.fixture
 def staff_user(db):
     return UserFactory(email="staff@example.com", is_staff=True)
+
+
+@pytest.fixture
+def stripe_fake(settings):
+    """A local Stripe API the shop's client talks to (STRIPE_API_BASE)."""
+    fake = FakeStripe()
+    settings.STRIPE_API_BASE = fake.base
+    yield fake
+    fake.close()

@@ -10,3 +10,4 @@ class WorkersConfig(AppConfig):
 
     def ready(self) -> None:
         import workers.tasks.orders  # noqa: F401  (registers the tasks)
+        import workers.tasks.payments  # noqa: F401

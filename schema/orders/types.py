@@ -84,6 +84,11 @@ class OrderType(relay.Node):
     status: OrderStatus
     email: strawberry.auto
     lines: list[OrderLineType]
+    reserved_until: datetime = strawberry_django.field(
+        description="While PENDING_PAYMENT: the stock is held until then; a "
+        "Checkout Session extends it to its own expiry. Later, an unpaid order "
+        "is canceled."
+    )
     created_at: datetime
     updated_at: datetime
 

@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 from shop.orders.errors import OrderError
 from shop.orders.models import Order, OrderLine, OrderStatus
 from shop.orders.services import order_transition
+from shop.payments.models import Payment
 
 
 class OrderLineInline(admin.TabularInline):
@@ -10,6 +11,28 @@ class OrderLineInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = ("sku", "product_name", "variant_name", "quantity", "unit_price")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class PaymentInline(admin.TabularInline):
+    model = Payment
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = (
+        "created_at",
+        "kind",
+        "status",
+        "amount",
+        "currency",
+        "amount_received",
+        "amount_refunded",
+        "settles_order",
+        "needs_attention",
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -39,7 +62,7 @@ class OrderAdmin(admin.ModelAdmin):
     """Orders and their lines. Status changes only through the actions, which go
     through order_transition (stock, events and emails follow)."""
 
-    inlines = [OrderLineInline]
+    inlines = [OrderLineInline, PaymentInline]
     list_display = ("number", "email", "status", "total", "currency", "created_at")
     list_filter = ("status", "created_at")
     search_fields = ("number", "email", "shipping_name")
@@ -54,10 +77,13 @@ class OrderAdmin(admin.ModelAdmin):
         "subtotal",
         "total",
         "idempotency_key",
+        "reserved_until",
         "created_at",
         "updated_at",
         "confirmation_sent_at",
         "cancellation_sent_at",
+        "payment_received_sent_at",
+        "refund_sent_at",
     )
     fieldsets = (
         (None, {"fields": ("number", "status", "user", "email")}),
@@ -80,10 +106,13 @@ class OrderAdmin(admin.ModelAdmin):
             {
                 "fields": (
                     "idempotency_key",
+                    "reserved_until",
                     "created_at",
                     "updated_at",
                     "confirmation_sent_at",
                     "cancellation_sent_at",
+                    "payment_received_sent_at",
+                    "refund_sent_at",
                 )
             },
         ),

@@ -1,8 +1,10 @@
 import secrets
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 # Crockford's base32 without look-alikes: order numbers are read over the phone.
 NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -17,6 +19,11 @@ def new_order_number() -> str:
 def new_order_token() -> str:
     """The secret that lets a guest read and follow their order."""
     return secrets.token_urlsafe(32)
+
+
+def reservation_end() -> datetime:
+    """When a new order's stock reservation ends, unless a payment extends it."""
+    return timezone.now() + timedelta(minutes=settings.ORDER_RESERVATION_MINUTES)
 
 
 class OrderStatus(models.TextChoices):
@@ -66,10 +73,19 @@ class Order(models.Model):
     subtotal = models.DecimalField(max_digits=12, decimal_places=2)
     total = models.DecimalField(max_digits=12, decimal_places=2)
 
+    reserved_until = models.DateTimeField(
+        default=reservation_end,
+        help_text="An unpaid order holds its stock until then; a Checkout Session "
+        "extends it to its own expiry.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     confirmation_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
     cancellation_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    payment_received_sent_at = models.DateTimeField(
+        null=True, blank=True, editable=False
+    )
+    refund_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -86,6 +102,9 @@ class Order(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "created_at"], name="orders_status_created"),
+            models.Index(
+                fields=["status", "reserved_until"], name="orders_status_reserved"
+            ),
             models.Index(fields=["user", "-created_at"], name="orders_user_created"),
             models.Index(fields=["email"], name="orders_email"),
         ]

@@ -5,11 +5,22 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from shop.orders.models import Order
+from shop.orders.models import Order, OrderStatus
 
 EMAILS = {
     "confirmation": ("confirmation_sent_at", "Your order {number} is confirmed"),
     "cancellation": ("cancellation_sent_at", "Your order {number} was canceled"),
+    "payment_received": (
+        "payment_received_sent_at",
+        "We received your payment for order {number}",
+    ),
+    "refund": ("refund_sent_at", "Your payment for order {number} was refunded"),
+}
+# An email that is only true while the order is in one of these statuses: a
+# "payment received" that would arrive after the refund is not sent.
+STILL_TRUE = {
+    "payment_received": (OrderStatus.PAID, OrderStatus.FULFILLED),
+    "refund": (OrderStatus.REFUNDED,),
 }
 
 
@@ -21,11 +32,17 @@ def order_email_send(*, order_id: int, kind: str) -> bool:
     """
     sent_field, subject = EMAILS[kind]
     claimed = Order.objects.filter(pk=order_id, **{f"{sent_field}__isnull": True})
+    if kind in STILL_TRUE:
+        claimed = claimed.filter(status__in=STILL_TRUE[kind])
     if not claimed.update(**{sent_field: timezone.now()}):
         return False
     try:
         order = Order.objects.prefetch_related("lines").get(pk=order_id)
-        context = {"order": order, "lines": list(order.lines.all())}
+        context = {
+            "order": order,
+            "lines": list(order.lines.all()),
+            "was_canceled": order.cancellation_sent_at is not None,
+        }
         message = EmailMultiAlternatives(
             subject=subject.format(number=order.number),
             body=render_to_string(f"orders/email/{kind}.txt", context),

@@ -2,13 +2,11 @@
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.utils import timezone
 
 from shop.cart.errors import CartError, CartUnavailable
 from shop.cart.services import (
@@ -33,10 +31,20 @@ TRANSITIONS: dict[str, set[str]] = {
     OrderStatus.CANCELED: set(),
     OrderStatus.REFUNDED: set(),
 }
+# Allowed only when a payment arrives for an order canceled meanwhile (expiry):
+# it is filled after all (stock permitting) or its payment is given back.
+LATE_PAYMENT_TRANSITIONS: dict[str, set[str]] = {
+    OrderStatus.CANCELED: {OrderStatus.PAID, OrderStatus.REFUNDED},
+}
 
 NUMBER_ATTEMPTS = 5
 CONFIRMATION_TASK = "workers.tasks.orders.order_confirmation_send"
-CANCELLATION_TASK = "workers.tasks.orders.order_cancellation_send"
+# The buyer's email when an order reaches a status.
+EMAIL_TASKS = {
+    OrderStatus.CANCELED: "workers.tasks.orders.order_cancellation_send",
+    OrderStatus.PAID: "workers.tasks.orders.order_payment_received_send",
+    OrderStatus.REFUNDED: "workers.tasks.orders.order_refund_send",
+}
 
 
 @dataclass(frozen=True)
@@ -296,46 +304,84 @@ def _publish_on_commit(order: Order, *, previous_status: str | None) -> None:
 
 
 @transaction.atomic
-def order_transition(*, order_id: int, to_status: str) -> Order:
+def order_transition(
+    *, order_id: int, to_status: str, payment_received: bool = False
+) -> Order:
     """Move an order to ``to_status``: the only way a status changes.
 
     Locks the order, refuses a move the workflow does not allow (INVALID_STATUS),
-    saves, and, when an unpaid order is canceled, puts its stock back in the same
-    transaction. On commit it publishes the order event and enqueues notifications.
+    saves, and moves stock in the same transaction: an unpaid order that is
+    canceled gives its stock back. ``payment_received`` (a payment arrived for an
+    order already canceled) also allows CANCELED -> PAID, which takes the stock
+    again or fails with INSUFFICIENT_STOCK, and CANCELED -> REFUNDED. On commit it
+    publishes the order event and enqueues the buyer's email.
     """
     order = Order.objects.select_for_update().filter(pk=order_id).first()
     if order is None:
         raise OrderError(ErrorCode.NOT_FOUND, "No such order.", field="id")
     previous = order.status
-    if to_status not in TRANSITIONS[previous]:
+    allowed = TRANSITIONS[previous]
+    if payment_received:
+        allowed = allowed | LATE_PAYMENT_TRANSITIONS.get(previous, set())
+    if to_status not in allowed:
         raise OrderError(
             ErrorCode.INVALID_STATUS,
             f"A {OrderStatus(previous).label.lower()} order cannot become "
             f"{OrderStatus(to_status).label.lower()}.",
             field="status",
         )
+    if previous == OrderStatus.CANCELED and to_status == OrderStatus.PAID:
+        _stock_take_again(order)
     order.status = to_status
     order.save(update_fields=["status", "updated_at"])
     if to_status == OrderStatus.CANCELED and previous == OrderStatus.PENDING_PAYMENT:
         _stock_return(order)
-        enqueue_on_commit(CANCELLATION_TASK, order.pk)
+    if task := EMAIL_TASKS.get(to_status):
+        enqueue_on_commit(task, order.pk)
     _publish_on_commit(order, previous_status=previous)
     return order
 
 
-def _stock_return(order: Order) -> None:
+def _locked_lines(order: Order) -> list[OrderLine]:
+    """The order's lines whose variant still exists, with those variants locked
+    in primary-key order (checkout's lock order: no deadlocks)."""
     lines = list(order.lines.filter(variant__isnull=False).order_by("variant_id"))
-    # Same lock order as checkout: by variant primary key.
     list(
         ProductVariant.objects.select_for_update()
         .filter(pk__in=[line.variant_id for line in lines])
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    for line in lines:
+    return lines
+
+
+def _stock_return(order: Order) -> None:
+    for line in _locked_lines(order):
         ProductVariant.objects.filter(pk=line.variant_id).update(
             quantity_available=F("quantity_available") + line.quantity
         )
+
+
+def _stock_take_again(order: Order) -> None:
+    """Reserve a canceled order's stock again: every line, or none."""
+    lines = _locked_lines(order)
+    if len(lines) != order.lines.count():
+        raise OrderError(
+            ErrorCode.INSUFFICIENT_STOCK,
+            "An item of the order is no longer sold.",
+            field="lines",
+        )
+    for line in lines:
+        taken = ProductVariant.objects.filter(
+            pk=line.variant_id, quantity_available__gte=line.quantity
+        ).update(quantity_available=F("quantity_available") - line.quantity)
+        if not taken:
+            # The savepoint of order_transition rolls back the lines already taken.
+            raise OrderError(
+                ErrorCode.INSUFFICIENT_STOCK,
+                f"Not enough {line.sku} left to fill the order again.",
+                field="lines",
+            )
 
 
 def order_cancel(*, user, order_id: int) -> Order:
@@ -344,29 +390,3 @@ def order_cancel(*, user, order_id: int) -> Order:
     if not owns:
         raise OrderError(ErrorCode.NOT_FOUND, "No such order.", field="id")
     return order_transition(order_id=order_id, to_status=OrderStatus.CANCELED)
-
-
-def orders_expire(*, now: datetime | None = None) -> list[int]:
-    """Cancel unpaid orders older than ORDER_RESERVATION_MINUTES; returns their ids.
-
-    Safe to run twice or beside a payment: each order is re-checked under its lock,
-    and one that was paid (or canceled) meanwhile is left alone.
-    """
-    cutoff = (now or timezone.now()) - timedelta(
-        minutes=settings.ORDER_RESERVATION_MINUTES
-    )
-    candidates = list(
-        Order.objects.filter(
-            status=OrderStatus.PENDING_PAYMENT, created_at__lt=cutoff
-        ).values_list("pk", flat=True)
-    )
-    expired = []
-    for order_id in candidates:
-        try:
-            order_transition(order_id=order_id, to_status=OrderStatus.CANCELED)
-        except OrderError as error:
-            if error.code != ErrorCode.INVALID_STATUS:
-                raise
-            continue
-        expired.append(order_id)
-    return expired

@@ -1,11 +1,8 @@
 """order_transition, cancellation and expiry."""
 
-from datetime import timedelta
-
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.utils import timezone
 
 from shop.catalog.models import ProductVariant
 from shop.orders.errors import ErrorCode, OrderError
@@ -15,7 +12,6 @@ from shop.orders.services import (
     TRANSITIONS,
     checkout_complete,
     order_transition,
-    orders_expire,
 )
 from tests.factories import UserFactory, make_product
 from tests.orders_helpers import ADDRESS, guest_cart, guest_checkout, user_cart
@@ -130,51 +126,48 @@ def test_changes_and_new_orders_publish_events_on_commit(variant):
     assert user_events[1]["at"] == Order.objects.get(pk=order.pk).updated_at.isoformat()
 
 
-# ---------------------------------------------------------------- expiry
+# ---------------------------------------------------------------- late payments
 
 
-def age(order: Order, minutes: int) -> None:
-    Order.objects.filter(pk=order.pk).update(
-        created_at=timezone.now() - timedelta(minutes=minutes)
-    )
-
-
-def test_expiry_cancels_old_unpaid_orders_only(variant, settings):
-    settings.ORDER_RESERVATION_MINUTES = 30
-    old = guest_checkout(guest_cart((variant, 2)))
-    young = guest_checkout(guest_cart((variant, 1)))
-    paid = guest_checkout(guest_cart((variant, 1)))
-    for order, minutes in ((old, 31), (young, 29), (paid, 45)):
-        age(order, minutes)
-    order_transition(order_id=paid.pk, to_status=S.PAID)
-    assert available(variant) == 6
-
-    assert orders_expire() == [old.pk]
-    assert Order.objects.get(pk=old.pk).status == S.CANCELED
-    assert Order.objects.get(pk=young.pk).status == S.PENDING_PAYMENT
-    assert Order.objects.get(pk=paid.pk).status == S.PAID
-    assert available(variant) == 8
-    # running it again changes nothing
-    assert orders_expire() == []
-    assert available(variant) == 8
-
-
-def test_expiry_skips_an_order_paid_meanwhile(variant, monkeypatch):
-    order = guest_checkout(guest_cart((variant, 2)))
-    age(order, 60)
-    from shop.orders import services
-
-    real = services.order_transition
-
-    def pay_first(*, order_id, to_status):
-        # the payment webhook wins the race for the row lock
-        real(order_id=order_id, to_status=S.PAID)
-        return real(order_id=order_id, to_status=to_status)
-
-    monkeypatch.setattr(services, "order_transition", pay_first)
-    assert orders_expire() == []
+def test_a_late_payment_takes_the_stock_again(variant):
+    order = guest_checkout(guest_cart((variant, 3)))
+    order_transition(order_id=order.pk, to_status=S.CANCELED)
+    assert available(variant) == 10
+    order_transition(order_id=order.pk, to_status=S.PAID, payment_received=True)
     assert Order.objects.get(pk=order.pk).status == S.PAID
-    assert available(variant) == 8
+    assert available(variant) == 7
+
+
+def test_a_late_payment_without_stock_changes_nothing(variant):
+    other = make_product(variants=[{"quantity_available": 4}]).variants.get()
+    order = guest_checkout(guest_cart((other, 1), (variant, 3)))
+    order_transition(order_id=order.pk, to_status=S.CANCELED)
+    ProductVariant.objects.filter(pk=variant.pk).update(quantity_available=2)
+    with pytest.raises(OrderError) as caught:
+        order_transition(order_id=order.pk, to_status=S.PAID, payment_received=True)
+    assert caught.value.code == ErrorCode.INSUFFICIENT_STOCK
+    assert Order.objects.get(pk=order.pk).status == S.CANCELED
+    assert available(other) == 4  # the line that fitted was not kept either
+    assert available(variant) == 2
+
+
+def test_a_late_payment_for_a_deleted_variant(variant):
+    other = make_product(variants=[{"quantity_available": 4}]).variants.get()
+    order = guest_checkout(guest_cart((variant, 1), (other, 1)))
+    order_transition(order_id=order.pk, to_status=S.CANCELED)
+    other.delete()
+    with pytest.raises(OrderError) as caught:
+        order_transition(order_id=order.pk, to_status=S.PAID, payment_received=True)
+    assert caught.value.code == ErrorCode.INSUFFICIENT_STOCK
+    assert available(variant) == 10
+
+
+def test_a_canceled_order_refunded_after_a_late_payment(variant):
+    order = guest_checkout(guest_cart((variant, 1)))
+    order_transition(order_id=order.pk, to_status=S.CANCELED)
+    order_transition(order_id=order.pk, to_status=S.REFUNDED, payment_received=True)
+    assert Order.objects.get(pk=order.pk).status == S.REFUNDED
+    assert available(variant) == 10
 
 
 # ---------------------------------------------------------------- admin

@@ -1,0 +1,22 @@
+"""Payment tasks: ids in, a shop service called, safe to run twice."""
+
+import stripe
+from celery import shared_task
+
+from shop.payments.services import payment_refund
+
+# Stripe unreachable, rate-limited or failing on its side: try again later. The
+# refund's idempotency key makes a retry return the first refund.
+TRANSIENT = (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError)
+
+
+@shared_task(
+    name="workers.tasks.payments.payment_refund",
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    retry_backoff_max=900,
+    max_retries=12,
+)
+def payment_refund_task(payment_id: int) -> bool:
+    """Give back a payment the shop decided to refund (late or second payment)."""
+    return payment_refund(payment_id=payment_id)
