@@ -58,6 +58,10 @@ def environment() -> dict[str, str]:
         DJANGO_SECRET_KEY="bench-only-secret-key-0123456789abcdefghijklmnop",
         DJANGO_DEBUG="false",
         DJANGO_LOG_LEVEL="WARNING",
+        # production settings need Stripe keys; the benchmarks never call Stripe
+        STRIPE_SECRET_KEY=os.environ.get("STRIPE_SECRET_KEY") or "sk_test_bench",
+        STRIPE_WEBHOOK_SECRET=os.environ.get("STRIPE_WEBHOOK_SECRET") or "whsec_bench",
+        STRIPE_API_BASE="http://127.0.0.1:9",
         # the load comes from one IP: keep the sign-in throttle out of the way
         LOGIN_FAILURES_PER_IP="1000000",
     )

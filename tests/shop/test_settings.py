@@ -6,6 +6,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+STRIPE = {
+    "STRIPE_SECRET_KEY": "sk_test_settings",
+    "STRIPE_WEBHOOK_SECRET": "whsec_settings",
+}
 
 
 def load_settings(**env: str) -> subprocess.CompletedProcess:
@@ -48,6 +52,7 @@ def test_services_mode_from_the_environment():
         DATABASE_URL="postgres://shop@db.internal:5432/shop",
         REDIS_URL="redis://cache.internal:6379/2",
         DJANGO_SECRET_KEY="k" * 50,
+        **STRIPE,
     )
     assert result.returncode == 0, result.stderr
     debug, engine, redis, broker, eager, layer = result.stdout.split()
@@ -63,6 +68,7 @@ def test_celery_broker_can_differ_from_redis():
         REDIS_URL="redis://cache.internal:6379/2",
         CELERY_BROKER_URL="amqp://guest@mq.internal//",
         DJANGO_SECRET_KEY="k" * 50,
+        **STRIPE,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[3] == "amqp://guest@mq.internal//"
@@ -76,3 +82,19 @@ def test_production_refuses_to_start_without_a_real_secret_key():
         result = load_settings(**env)
         assert result.returncode != 0
         assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_production_refuses_to_start_without_stripe_secrets():
+    production = {"DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": "k" * 50}
+    result = load_settings(**production)
+    assert result.returncode != 0
+    assert "STRIPE_SECRET_KEY" in result.stderr
+    assert "STRIPE_WEBHOOK_SECRET" in result.stderr
+
+    result = load_settings(**{**production, **STRIPE, "STRIPE_SECRET_KEY": "pk_live_1"})
+    assert result.returncode != 0
+    assert "not the publishable pk_... key" in result.stderr
+    assert "STRIPE_WEBHOOK_SECRET" not in result.stderr
+
+    result = load_settings(**production, **STRIPE)
+    assert result.returncode == 0, result.stderr
