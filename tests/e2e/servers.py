@@ -1,6 +1,7 @@
 """Start a server process for end-to-end tests, and stop it."""
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -10,7 +11,18 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from django.db import connection
+
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def server_database_url() -> str:
+    """The test database, for server processes started by a test."""
+    settings = connection.settings_dict
+    return (
+        f"postgres://{settings['USER']}@{settings['HOST'] or '127.0.0.1'}:"
+        f"{settings['PORT'] or 5432}/{settings['NAME']}"
+    )
 
 
 def free_port() -> int:
@@ -49,3 +61,25 @@ def running(
         finally:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=20)
+
+
+class Storefront:
+    """What an Apollo client does: POST JSON, keep a token and a cart token."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.token: str | None = None
+
+    def __call__(self, query: str, **variables) -> dict:
+        headers = {"Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        request = urllib.request.Request(
+            f"{self.base}/graphql/",
+            data=json.dumps({"query": query, "variables": variables}).encode(),
+            headers=headers,
+        )
+        with urllib.request.urlopen(request, timeout=20) as response:
+            body = json.loads(response.read())
+        assert "errors" not in body, body
+        return body["data"]

@@ -4,16 +4,14 @@ Redis, over HTTP and WebSocket, as a browser client would drive it."""
 import asyncio
 import json
 import os
-import urllib.request
 
 import pytest
 import websockets
-from django.db import connection
 from strawberry.relay import to_base64
 
 from shop.catalog.models import ProductVariant
 from shop.orders.models import Order
-from tests.e2e.servers import ROOT, free_port, running
+from tests.e2e.servers import ROOT, Storefront, free_port, running, server_database_url
 from tests.factories import CategoryFactory, make_product
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,15 +20,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def server(tmp_path):
     """uvicorn serving the test database (committed data is visible to it)."""
-    settings = connection.settings_dict
-    database = (
-        f"postgres://{settings['USER']}@{settings['HOST'] or '127.0.0.1'}:"
-        f"{settings['PORT'] or 5432}/{settings['NAME']}"
-    )
     port = free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": database,
+        "DATABASE_URL": server_database_url(),
         "DJANGO_DEBUG": "false",
         "DJANGO_LOG_LEVEL": "WARNING",
     }
@@ -46,28 +39,6 @@ def server(tmp_path):
         command, env=env, port=port, log=tmp_path / "server.log", probe="/readyz/"
     ) as base:
         yield base
-
-
-class Storefront:
-    """What an Apollo client does: POST JSON, keep a token and a cart token."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.token: str | None = None
-
-    def __call__(self, query: str, **variables) -> dict:
-        headers = {"Content-Type": "application/json"}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        request = urllib.request.Request(
-            f"{self.base}/graphql/",
-            data=json.dumps({"query": query, "variables": variables}).encode(),
-            headers=headers,
-        )
-        with urllib.request.urlopen(request, timeout=20) as response:
-            body = json.loads(response.read())
-        assert "errors" not in body, body
-        return body["data"]
 
 
 def test_browse_cart_sign_in_merge_checkout_and_follow(server):
