@@ -14,6 +14,7 @@ import pytest
 import websockets
 
 from tests.e2e.servers import ROOT, free_port, running
+from tests.stripe_fake import FakeStripe, signature_for, stripe_event
 
 PRODUCTS = """
 { products(first: 5, ordering: [{price: DESC}]) {
@@ -36,7 +37,15 @@ def request(url: str, *, data: bytes | None = None, headers: dict | None = None)
 
 
 @pytest.fixture(scope="module")
-def dev_server(tmp_path_factory):
+def dev_stripe():
+    """Stripe's API for the dev server: a local fake (no network here)."""
+    fake = FakeStripe()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(scope="module")
+def dev_server(tmp_path_factory, dev_stripe):
     """scripts/dev on a free port, with its own SQLite file and no services."""
     port = free_port()
     workdir = tmp_path_factory.mktemp("dev")
@@ -49,6 +58,9 @@ def dev_server(tmp_path_factory):
         "PORT": str(port),
         "SQLITE_PATH": str(workdir / "shop.sqlite3"),
         "DEMO_ADMIN_PASSWORD": "a demo passphrase",
+        "STRIPE_SECRET_KEY": "sk_test_dev_server",
+        "STRIPE_WEBHOOK_SECRET": "whsec_dev_server",
+        "STRIPE_API_BASE": dev_stripe.base,
     }
     with running(
         [str(ROOT / "scripts" / "dev")],
@@ -212,3 +224,39 @@ def test_readme_checkout_example_in_embedded_mode(dev_server):
     assert again["data"]["checkout"]["order"]["number"] == order["number"]
     found = post(dev_server, f'{{ order(token: "{order["token"]}") {{ number }} }}')
     assert found == {"data": {"order": {"number": order["number"]}}}
+
+
+def test_readme_payment_flow_in_embedded_mode(dev_server, dev_stripe):
+    blocks = (ROOT / "README.md").read_text().split("```graphql\n")
+    cart = post(dev_server, blocks[3].split("```")[0])["data"]["cartLinesAdd"]["cart"]
+    checkout = blocks[4].split("```")[0].replace("<guest cart token>", cart["token"])
+    checkout = checkout.replace("7b0c6b1e-order-attempt-1", "readme-payment-flow")
+    order = post(dev_server, checkout)["data"]["checkout"]["order"]
+    pay, status = blocks[5].split("```")[0].split("\nquery ")
+    pay = pay.replace("<order token>", order["token"])
+    status = "query " + status.replace("<order token>", order["token"])
+
+    payment = post(dev_server, pay)["data"]["paymentCheckoutSessionCreate"]
+    assert payment["errors"] == []
+    session = dev_stripe.sessions[payment["sessionId"]]
+    assert payment["url"] == session["url"]
+    assert payment["order"]["status"] == "PENDING_PAYMENT"
+    assert payment["order"]["reservedUntil"] == payment["expiresAt"]
+
+    event = json.dumps(
+        stripe_event(
+            "checkout.session.completed", dev_stripe.complete_session(session["id"])
+        )
+    )
+    status_code, body = request(
+        f"{dev_server}/webhooks/stripe/",
+        data=event.encode(),
+        headers={
+            "Content-Type": "application/json",
+            "Stripe-Signature": signature_for(event, "whsec_dev_server"),
+        },
+    )
+    assert status_code == 200, body
+    found = post(dev_server, status)["data"]["order"]
+    assert found["number"] == order["number"]
+    assert found["status"] == "PAID"

@@ -1,6 +1,7 @@
 """Configuration comes from the environment; production refuses unsafe settings."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -98,3 +99,17 @@ def test_production_refuses_to_start_without_stripe_secrets():
 
     result = load_settings(**production, **STRIPE)
     assert result.returncode == 0, result.stderr
+
+
+def test_env_example_lists_every_variable_the_settings_read():
+    read = set(
+        re.findall(
+            r'env(?:\.\w+)?\(\s*"([A-Z0-9_]+)"',
+            (ROOT / "shop" / "settings.py").read_text(),
+        )
+    )
+    listed = set(
+        re.findall(r"^#? ?([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M)
+    )
+    assert "STRIPE_WEBHOOK_TOLERANCE_SECONDS" in read
+    assert read - listed == set()
