@@ -40,6 +40,12 @@ from shop.payments.stripe_client import (
 logger = logging.getLogger(__name__)
 
 REFUND_TASK = "workers.tasks.payments.payment_refund"
+# Stripe unreachable, rate-limiting or failing on its side: worth trying again.
+TRANSIENT_STRIPE_ERRORS = (
+    stripe.APIConnectionError,
+    stripe.RateLimitError,
+    stripe.APIError,
+)
 # Stripe takes a Checkout Session's expires_at 30 minutes to 24 hours after its
 # creation; the margins absorb clock differences and a retried request.
 SESSION_MIN_LIFETIME = timedelta(minutes=35)
@@ -741,7 +747,8 @@ def payment_close_at_stripe(*, payment_id: int) -> Applied:
 def payment_refund(*, payment_id: int) -> bool:
     """Give back a payment the shop decided to refund (a late or a second
     payment). Safe to run twice: the idempotency key makes one refund at Stripe.
-    Stripe unreachable raises (the task retries); a refusal is flagged for staff.
+    A transient Stripe error raises (the task retries); a refusal is flagged for
+    staff.
     Returns True when the refund was recorded now."""
     payment = Payment.objects.get(pk=payment_id)
     if payment.refund_requested_at is None or payment.status == S.REFUNDED:
@@ -760,11 +767,13 @@ def payment_refund(*, payment_id: int) -> bool:
             },
             options={"idempotency_key": f"{payment.idempotency_key}-refund"},
         )
-    except stripe.InvalidRequestError as error:
-        if error.code != "charge_already_refunded":
+    except TRANSIENT_STRIPE_ERRORS:
+        raise  # the task retries with backoff; the key makes it one refund
+    except stripe.StripeError as error:
+        if getattr(error, "code", None) != "charge_already_refunded":
             with transaction.atomic():
                 _, payment = _locked(payment.pk, payment.order_id)
-                _flag(payment, f"Refund refused by Stripe: {error.user_message}")
+                _flag(payment, f"Refund refused by Stripe: {stripe_message(error)}")
                 payment.save()
             return False
     refund_recorded(
@@ -815,6 +824,8 @@ def order_expire(*, order_id: int, now: datetime | None = None) -> bool:
         order = Order.objects.select_for_update().get(pk=order_id)
         if order.status != OrderStatus.PENDING_PAYMENT or order.reserved_until >= now:
             return False
+        # Money received but not applied (an amount mismatch) keeps the order
+        # and its stock for staff to settle.
         live = [S.OPEN, S.PROCESSING, S.SUCCEEDED]
         if order.payments.filter(status__in=live).exists():
             return False

@@ -1,18 +1,13 @@
 """Payment tasks: ids in, a shop service called, safe to run twice."""
 
-import stripe
 from celery import shared_task
 
-from shop.payments.services import payment_refund
-
-# Stripe unreachable, rate-limited or failing on its side: try again later. The
-# refund's idempotency key makes a retry return the first refund.
-TRANSIENT = (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError)
+from shop.payments.services import TRANSIENT_STRIPE_ERRORS, payment_refund
 
 
 @shared_task(
     name="workers.tasks.payments.payment_refund",
-    autoretry_for=TRANSIENT,
+    autoretry_for=TRANSIENT_STRIPE_ERRORS,
     retry_backoff=True,
     retry_backoff_max=900,
     max_retries=12,
