@@ -45,6 +45,9 @@ EMAIL_TASKS = {
     OrderStatus.PAID: "workers.tasks.orders.order_payment_received_send",
     OrderStatus.REFUNDED: "workers.tasks.orders.order_refund_send",
 }
+# A canceled order's payments still open at Stripe are closed, so that nobody pays
+# an order that no longer holds stock.
+PAYMENTS_CLOSE_TASK = "workers.tasks.payments.order_payments_close"
 
 
 @dataclass(frozen=True)
@@ -314,7 +317,8 @@ def order_transition(
     canceled gives its stock back. ``payment_received`` (a payment arrived for an
     order already canceled) also allows CANCELED -> PAID, which takes the stock
     again or fails with INSUFFICIENT_STOCK, and CANCELED -> REFUNDED. On commit it
-    publishes the order event and enqueues the buyer's email.
+    publishes the order event and enqueues the buyer's email (and, for a canceled
+    order, the closing of its payments still open at Stripe).
     """
     order = Order.objects.select_for_update().filter(pk=order_id).first()
     if order is None:
@@ -336,6 +340,7 @@ def order_transition(
     order.save(update_fields=["status", "updated_at"])
     if to_status == OrderStatus.CANCELED and previous == OrderStatus.PENDING_PAYMENT:
         _stock_return(order)
+        enqueue_on_commit(PAYMENTS_CLOSE_TASK, order.pk)
     if task := EMAIL_TASKS.get(to_status):
         enqueue_on_commit(task, order.pk)
     _publish_on_commit(order, previous_status=previous)

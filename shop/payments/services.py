@@ -741,6 +741,23 @@ def payment_close_at_stripe(*, payment_id: int) -> Applied:
     )
 
 
+def order_payments_close(*, order_id: int) -> int:
+    """Close at Stripe the open payments of a canceled order, so the buyer cannot
+    pay it any more; one the buyer completed meanwhile is applied as a late
+    payment. Returns how many were open. PAYMENT_ERROR when Stripe cannot be asked
+    (the task retries)."""
+    if not Order.objects.filter(pk=order_id, status=OrderStatus.CANCELED).exists():
+        return 0
+    open_payments = list(
+        Payment.objects.filter(order_id=order_id, status=S.OPEN).values_list(
+            "pk", flat=True
+        )
+    )
+    for payment_id in open_payments:
+        payment_close_at_stripe(payment_id=payment_id)
+    return len(open_payments)
+
+
 # ---------------------------------------------------------------- refunds
 
 

@@ -2,7 +2,12 @@
 
 from celery import shared_task
 
-from shop.payments.services import TRANSIENT_STRIPE_ERRORS, payment_refund
+from shop.payments.errors import PaymentError
+from shop.payments.services import (
+    TRANSIENT_STRIPE_ERRORS,
+    order_payments_close,
+    payment_refund,
+)
 
 
 @shared_task(
@@ -15,3 +20,15 @@ from shop.payments.services import TRANSIENT_STRIPE_ERRORS, payment_refund
 def payment_refund_task(payment_id: int) -> bool:
     """Give back a payment the shop decided to refund (late or second payment)."""
     return payment_refund(payment_id=payment_id)
+
+
+@shared_task(
+    name="workers.tasks.payments.order_payments_close",
+    autoretry_for=(PaymentError,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=10,
+)
+def order_payments_close_task(order_id: int) -> int:
+    """Close at Stripe the payments of a canceled order that are still open."""
+    return order_payments_close(order_id=order_id)

@@ -1,10 +1,12 @@
-"""Payment emails and refunds go through a real Celery worker."""
+"""Payment emails, refunds and the closing of canceled orders' payments go
+through a real Celery worker."""
 
 import time
 
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.core import mail
+from django.db import transaction
 
 from shop.orders.models import Order, OrderStatus
 from shop.orders.services import order_transition
@@ -56,34 +58,50 @@ def test_payment_received_email(worker, stripe_fake, variant):
     assert "after we had canceled" not in message.body
 
 
-def test_a_late_payment_with_stock_left_is_filled(worker, stripe_fake, variant):
-    order = guest_checkout(guest_cart((variant, 2)), email="ada@example.com")
+def test_canceling_an_order_closes_its_open_session(worker, stripe_fake, variant):
+    order = guest_checkout(guest_cart((variant, 2)))
     payment = open_session(order)
     order_transition(order_id=order.pk, to_status=OrderStatus.CANCELED)
-    assert wait_for(lambda: len(mail.outbox) == 2)  # confirmation, cancellation
+    session = stripe_fake.sessions[payment.stripe_checkout_session_id]
+    assert wait_for(lambda: session["status"] == "expired")
+    assert wait_for(
+        lambda: Payment.objects.get(pk=payment.pk).status == PaymentStatus.EXPIRED
+    )
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.CANCELED
 
-    deliver_ok(session_completed(stripe_fake, payment))
+
+def test_a_late_payment_with_stock_left_is_filled(worker, stripe_fake, variant):
+    """The buyer pays on the hosted page just as the order is canceled: the
+    webhook (or the task closing the session, whichever comes first) finds the
+    stock still there and fills the order."""
+    order = guest_checkout(guest_cart((variant, 2)), email="ada@example.com")
+    payment = open_session(order)
+    event = session_completed(stripe_fake, payment)
+    order_transition(order_id=order.pk, to_status=OrderStatus.CANCELED)
+    deliver_ok(event)
     assert Order.objects.get(pk=order.pk).status == OrderStatus.PAID
     assert stock(variant) == 1
     payment.refresh_from_db()
     assert payment.needs_attention
     assert "stock was reserved again" in payment.attention_note
-    assert wait_for(lambda: len(mail.outbox) == 3)
-    assert (
-        mail.outbox[2].subject == f"We received your payment for order {order.number}"
-    )
-    assert "after we had canceled the order" in mail.outbox[2].body
+    expected = f"We received your payment for order {order.number}"
+    assert wait_for(lambda: expected in subjects()), subjects()
+    message = next(m for m in mail.outbox if m.subject == expected)
+    assert "after we had canceled the order" in message.body
     assert stripe_fake.creates("/v1/refunds") == []
 
 
 def test_a_late_payment_without_stock_is_refunded(worker, stripe_fake, variant):
+    buyer = guest_cart((variant, 3))  # filled while the stock is all there
     order = guest_checkout(guest_cart((variant, 2)), email="ada@example.com")
     payment = open_session(order)
-    order_transition(order_id=order.pk, to_status=OrderStatus.CANCELED)
-    guest_checkout(guest_cart((variant, 3)))  # someone else buys all of it
+    event = session_completed(stripe_fake, payment)
+    with transaction.atomic():  # the tasks it enqueues start after both
+        order_transition(order_id=order.pk, to_status=OrderStatus.CANCELED)
+        guest_checkout(buyer)  # someone else buys all of it
     assert stock(variant) == 0
 
-    deliver_ok(session_completed(stripe_fake, payment))
+    deliver_ok(event)
     assert wait_for(
         lambda: Order.objects.get(pk=order.pk).status == OrderStatus.REFUNDED
     )
