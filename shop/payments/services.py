@@ -385,12 +385,13 @@ def payment_locate(
     return found
 
 
-def payment_record_unknown(
-    *, kind: str, obj: dict, amount: int, currency: str
-) -> tuple[int, int] | None:
+def payment_record_unknown(*, kind: str, obj: dict) -> tuple[int, int] | None:
     """A payment Stripe reports for one of our orders (named in its metadata, id
     and number both matching) that we have no attempt for: record it so its
     money is applied and never lost."""
+    session = kind == PaymentKind.CHECKOUT_SESSION
+    amount = int(obj.get("amount_total" if session else "amount") or 0)
+    currency = obj.get("currency") or ""
     metadata = obj.get("metadata") or {}
     order_id, number = metadata.get("order_id"), metadata.get("order_number")
     if not str(order_id or "").isdigit() or not number or amount <= 0:
@@ -398,7 +399,6 @@ def payment_record_unknown(
     order = Order.objects.filter(pk=int(order_id), number=number).first()
     if order is None:
         return None
-    session = obj.get("object") == "checkout.session"
     payment = Payment.objects.create(
         order=order,
         kind=kind,
@@ -426,11 +426,6 @@ def _flag(payment: Payment, note: str) -> None:
     payment.needs_attention = True
     payment.attention_note = "\n".join(filter(None, [payment.attention_note, note]))
     logger.warning("Payment %s needs attention: %s", payment.pk, note)
-
-
-def _refund_request(payment: Payment) -> None:
-    payment.refund_requested_at = payment.refund_requested_at or timezone.now()
-    enqueue_on_commit(REFUND_TASK, payment.pk)
 
 
 def money_received(
@@ -474,13 +469,13 @@ def _money_applied(order: Order, payment: Payment, amount: int, currency: str):
         or payment.amount != expected
         or payment.currency != order.currency.lower()
     ):
-        note = (
+        return _money_set_aside(
+            order,
+            payment,
             f"Amount mismatch: received {amount} {currency}, order {order.number} "
             f"totals {expected} {order.currency.lower()} (minor units). The order "
-            "was not marked paid."
+            "was not marked paid.",
         )
-        _flag(payment, note)
-        return Applied(note, StripeEventOutcome.FLAGGED, payment, order)
     if order.status == OrderStatus.PENDING_PAYMENT:
         order_transition(order_id=order.pk, to_status=OrderStatus.PAID)
         payment.settles_order = True
@@ -491,25 +486,37 @@ def _money_applied(order: Order, payment: Payment, amount: int, currency: str):
                 order_id=order.pk, to_status=OrderStatus.PAID, payment_received=True
             )
         except OrderError as error:
-            note = (
+            return _money_set_aside(
+                order,
+                payment,
                 f"Paid after order {order.number} was canceled, and its items are "
-                f"gone ({error.message}): the payment is being refunded."
+                f"gone ({error.message}): the payment is being refunded.",
+                refund=True,
             )
-            _refund_request(payment)
-            _flag(payment, note)
-            return Applied(note, StripeEventOutcome.FLAGGED, payment, order)
         payment.settles_order = True
-        note = (
+        return _money_set_aside(
+            order,
+            payment,
             f"Paid after order {order.number} was canceled: its stock was reserved "
-            "again and the order is PAID."
+            "again and the order is PAID.",
         )
-        _flag(payment, note)
-        return Applied(note, StripeEventOutcome.FLAGGED, payment, order)
-    note = (
+    return _money_set_aside(
+        order,
+        payment,
         f"A second payment for order {order.number}, which is already "
-        f"{OrderStatus(order.status).label.lower()}: it is being refunded."
+        f"{OrderStatus(order.status).label.lower()}: it is being refunded.",
+        refund=True,
     )
-    _refund_request(payment)
+
+
+def _money_set_aside(
+    order: Order, payment: Payment, note: str, *, refund: bool = False
+) -> Applied:
+    """Money that did not simply pay its order: flagged for staff, and with
+    ``refund`` given back through the refund task."""
+    if refund:
+        payment.refund_requested_at = payment.refund_requested_at or timezone.now()
+        enqueue_on_commit(REFUND_TASK, payment.pk)
     _flag(payment, note)
     return Applied(note, StripeEventOutcome.FLAGGED, payment, order)
 

@@ -127,42 +127,29 @@ def stripe_event_process(*, event: dict) -> Receipt:
 
 # ---------------------------------------------------------------- handlers
 
+SESSION, INTENT = PaymentKind.CHECKOUT_SESSION, PaymentKind.PAYMENT_INTENT
 UNMATCHED = Applied("No payment or order of this shop.", StripeEventOutcome.UNMATCHED)
 
 
-def _session_payment(session: dict, *, money: bool = False) -> tuple[int, int] | None:
+def _payment_of(obj: dict, kind: str, *, money: bool = False) -> tuple[int, int] | None:
+    """(payment id, order id) of the Checkout Session or PaymentIntent ``obj``;
+    with ``money``, one of our orders paid outside our attempts is recorded."""
+    if kind == PaymentKind.CHECKOUT_SESSION:
+        session_id = obj.get("id")
+        intent_id = services.stripe_object_id(obj.get("payment_intent"))
+    else:
+        session_id, intent_id = None, obj.get("id")
     found = services.payment_locate(
-        session_id=session.get("id"),
-        intent_id=services.stripe_object_id(session.get("payment_intent")),
-        metadata=session.get("metadata"),
+        session_id=session_id, intent_id=intent_id, metadata=obj.get("metadata")
     )
     if found is None and money:
-        found = services.payment_record_unknown(
-            kind=PaymentKind.CHECKOUT_SESSION,
-            obj=session,
-            amount=int(session.get("amount_total") or 0),
-            currency=session.get("currency") or "",
-        )
-    return found
-
-
-def _intent_payment(intent: dict, *, money: bool = False) -> tuple[int, int] | None:
-    found = services.payment_locate(
-        intent_id=intent.get("id"), metadata=intent.get("metadata")
-    )
-    if found is None and money:
-        found = services.payment_record_unknown(
-            kind=PaymentKind.PAYMENT_INTENT,
-            obj=intent,
-            amount=int(intent.get("amount") or 0),
-            currency=intent.get("currency") or "",
-        )
+        found = services.payment_record_unknown(kind=kind, obj=obj)
     return found
 
 
 def _session_completed(session: dict) -> Applied:
     paid = session.get("payment_status") == "paid"
-    if not (found := _session_payment(session, money=paid)):
+    if not (found := _payment_of(session, SESSION, money=paid)):
         return UNMATCHED
     payment_id, order_id = found
     if session.get("payment_status") not in ("paid", "unpaid"):
@@ -179,7 +166,7 @@ def _session_completed(session: dict) -> Applied:
 
 
 def _session_async_succeeded(session: dict) -> Applied:
-    if not (found := _session_payment(session, money=True)):
+    if not (found := _payment_of(session, SESSION, money=True)):
         return UNMATCHED
     payment_id, order_id = found
     return services.money_received(
@@ -192,7 +179,7 @@ def _session_async_succeeded(session: dict) -> Applied:
 
 
 def _session_async_failed(session: dict) -> Applied:
-    if not (found := _session_payment(session)):
+    if not (found := _payment_of(session, SESSION)):
         return UNMATCHED
     payment_id, order_id = found
     return services.payment_ended(
@@ -205,7 +192,7 @@ def _session_async_failed(session: dict) -> Applied:
 
 
 def _session_expired(session: dict) -> Applied:
-    if not (found := _session_payment(session)):
+    if not (found := _payment_of(session, SESSION)):
         return UNMATCHED
     payment_id, order_id = found
     return services.payment_ended(
@@ -217,7 +204,7 @@ def _session_expired(session: dict) -> Applied:
 
 
 def _intent_succeeded(intent: dict) -> Applied:
-    if not (found := _intent_payment(intent, money=True)):
+    if not (found := _payment_of(intent, INTENT, money=True)):
         return UNMATCHED
     payment_id, order_id = found
     return services.intent_state_apply(
@@ -226,13 +213,13 @@ def _intent_succeeded(intent: dict) -> Applied:
 
 
 def _intent_processing(intent: dict) -> Applied:
-    if not (found := _intent_payment(intent)):
+    if not (found := _payment_of(intent, INTENT)):
         return UNMATCHED
     return services.payment_processing(payment_id=found[0], order_id=found[1])
 
 
 def _intent_failed(intent: dict) -> Applied:
-    if not (found := _intent_payment(intent)):
+    if not (found := _payment_of(intent, INTENT)):
         return UNMATCHED
     error = intent.get("last_payment_error") or {}
     return services.payment_failure_noted(
@@ -243,7 +230,7 @@ def _intent_failed(intent: dict) -> Applied:
 
 
 def _intent_canceled(intent: dict) -> Applied:
-    if not (found := _intent_payment(intent)):
+    if not (found := _payment_of(intent, INTENT)):
         return UNMATCHED
     return services.payment_ended(
         payment_id=found[0],

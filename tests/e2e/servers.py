@@ -63,6 +63,23 @@ def running(
             process.wait(timeout=20)
 
 
+@contextlib.contextmanager
+def uvicorn(env: dict, log: Path) -> Iterator[str]:
+    """uvicorn serving the shop with ``env`` on a free port; yields its base URL
+    once /readyz/ answers."""
+    port = free_port()
+    command = [
+        str(ROOT / ".venv" / "bin" / "uvicorn"),
+        "shop.asgi:application",
+        "--port",
+        str(port),
+        "--lifespan",
+        "off",
+    ]
+    with running(command, env=env, port=port, log=log, probe="/readyz/") as base:
+        yield base
+
+
 class Storefront:
     """What an Apollo client does: POST JSON, keep a token and a cart token."""
 

@@ -11,7 +11,7 @@ from strawberry.relay import to_base64
 
 from shop.catalog.models import ProductVariant
 from shop.orders.models import Order
-from tests.e2e.servers import ROOT, Storefront, free_port, running, server_database_url
+from tests.e2e.servers import Storefront, server_database_url, uvicorn
 from tests.factories import CategoryFactory, make_product
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,24 +20,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def server(tmp_path):
     """uvicorn serving the test database (committed data is visible to it)."""
-    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": server_database_url(),
         "DJANGO_DEBUG": "false",
         "DJANGO_LOG_LEVEL": "WARNING",
     }
-    command = [
-        str(ROOT / ".venv" / "bin" / "uvicorn"),
-        "shop.asgi:application",
-        "--port",
-        str(port),
-        "--lifespan",
-        "off",
-    ]
-    with running(
-        command, env=env, port=port, log=tmp_path / "server.log", probe="/readyz/"
-    ) as base:
+    with uvicorn(env, tmp_path / "server.log") as base:
         yield base
 
 

@@ -16,7 +16,7 @@ from django.conf import settings
 
 from shop.catalog.models import ProductVariant
 from shop.orders.models import Order
-from tests.e2e.servers import ROOT, Storefront, free_port, running, server_database_url
+from tests.e2e.servers import ROOT, Storefront, server_database_url, uvicorn
 from tests.factories import make_product
 from tests.stripe_fake import FakeStripe, signature_for, stripe_event
 from workers import app
@@ -48,18 +48,7 @@ def environment(stripe_api, tmp_path) -> dict[str, str]:
 
 @pytest.fixture
 def server(environment, tmp_path):
-    port = free_port()
-    command = [
-        str(ROOT / ".venv" / "bin" / "uvicorn"),
-        "shop.asgi:application",
-        "--port",
-        str(port),
-        "--lifespan",
-        "off",
-    ]
-    with running(
-        command, env=environment, port=port, log=tmp_path / "web.log", probe="/readyz/"
-    ) as base:
+    with uvicorn(environment, tmp_path / "web.log") as base:
         yield base
 
 
