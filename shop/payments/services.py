@@ -704,26 +704,18 @@ def payment_close_at_stripe(*, payment_id: int) -> Applied:
         return Applied("Not open.")
     client = stripe_client()
     session = payment.kind == PaymentKind.CHECKOUT_SESSION
+    if session:
+        api, stripe_id = client.v1.checkout.sessions, payment.stripe_checkout_session_id
+        close = api.expire
+    else:
+        api, stripe_id = client.v1.payment_intents, payment.stripe_payment_intent_id
+        close = api.cancel
     try:
         try:
-            if session:
-                state = client.v1.checkout.sessions.expire(
-                    payment.stripe_checkout_session_id
-                )
-            else:
-                state = client.v1.payment_intents.cancel(
-                    payment.stripe_payment_intent_id
-                )
+            state = close(stripe_id)
         except stripe.InvalidRequestError:
             # Not expirable or cancelable any more: completed, or closed already.
-            if session:
-                state = client.v1.checkout.sessions.retrieve(
-                    payment.stripe_checkout_session_id
-                )
-            else:
-                state = client.v1.payment_intents.retrieve(
-                    payment.stripe_payment_intent_id
-                )
+            state = api.retrieve(stripe_id)
     except stripe.InvalidRequestError as error:
         if error.code != "resource_missing":
             raise PaymentError(
