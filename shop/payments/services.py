@@ -97,11 +97,15 @@ def payable_order(*, user, order_id: int | None, order_token: str | None) -> Ord
 
 def _checked_url(value: str, field: str) -> str:
     value = (value or "").strip()
-    parts = urlsplit(value) if len(value) <= URL_MAX_LENGTH else None
+    try:
+        parts = urlsplit(value) if len(value) <= URL_MAX_LENGTH else None
+        host = parts and parts.hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        parts = host = None
     if (
         parts is None
         or parts.scheme not in ("http", "https")
-        or not parts.hostname
+        or not host
         or any(char.isspace() or ord(char) < 32 for char in value)
     ):
         raise PaymentError(
@@ -228,6 +232,7 @@ def _attempt_start(
         raise PaymentError(ErrorCode.PAYMENT_ERROR, str(error)) from error
     expires_at = None
     if session:
+        _line_items(order, order.currency.lower(), amount)  # refuse before saving
         expires_at = min(
             max(order.reserved_until, now + SESSION_MIN_LIFETIME),
             now + SESSION_MAX_LIFETIME,
@@ -245,32 +250,43 @@ def _attempt_start(
     )
 
 
-def _session_params(payment: Payment) -> dict:
-    """The Checkout Session for an attempt: the same every time it is asked for."""
-    order = payment.order
+def _line_items(order: Order, currency: str, amount: int) -> list[dict]:
+    """The order's lines as Checkout line items; PAYMENT_ERROR unless they add up
+    to ``amount`` exactly."""
     line_items = []
-    for line in order.lines.all():
-        name = line.product_name
-        if line.variant_name:
-            name = f"{name} ({line.variant_name})"
-        line_items.append(
-            {
-                "quantity": line.quantity,
-                "price_data": {
-                    "currency": payment.currency,
-                    "unit_amount": to_minor_units(line.unit_price, payment.currency),
-                    "product_data": {"name": name, "metadata": {"sku": line.sku}},
-                },
-            }
-        )
+    try:
+        for line in order.lines.all():
+            name = line.product_name
+            if line.variant_name:
+                name = f"{name} ({line.variant_name})"
+            unit_amount = to_minor_units(line.unit_price, currency)
+            line_items.append(
+                {
+                    "quantity": line.quantity,
+                    "price_data": {
+                        "currency": currency,
+                        "unit_amount": unit_amount,
+                        "product_data": {"name": name, "metadata": {"sku": line.sku}},
+                    },
+                }
+            )
+    except ValueError as error:
+        raise PaymentError(ErrorCode.PAYMENT_ERROR, str(error)) from error
     total = sum(
         item["quantity"] * item["price_data"]["unit_amount"] for item in line_items
     )
-    if total != payment.amount:
+    if total != amount:
         raise PaymentError(
             ErrorCode.PAYMENT_ERROR,
             f"Order {order.number}: its lines do not add up to its total.",
         )
+    return line_items
+
+
+def _session_params(payment: Payment) -> dict:
+    """The Checkout Session for an attempt: the same every time it is asked for."""
+    order = payment.order
+    line_items = _line_items(order, payment.currency, payment.amount)
     metadata = _metadata(payment, order)
     return {
         "mode": "payment",

@@ -190,6 +190,20 @@ def test_zero_decimal_currencies_are_not_multiplied(stripe_fake, settings):
     assert (call.params["amount"], call.params["currency"]) == ("4500", "jpy")
 
 
+def test_an_amount_the_currency_cannot_express(stripe_fake, settings):
+    settings.SHOP_CURRENCY = "JPY"
+    variant = make_product(variants=[{"price": "10.25"}]).variants.get()
+    order = guest_checkout(guest_cart((variant, 1)))
+    for start in (open_session, lambda o: services.payment_intent_create(order=o)):
+        error = refused(lambda start=start: start(order))
+        assert (error.code, error.message) == (
+            ErrorCode.PAYMENT_ERROR,
+            "10.25 cannot be expressed in JPY.",
+        )
+    assert stripe_fake.calls == []
+    assert not Payment.objects.exists()
+
+
 # ---------------------------------------------------------------- refusals
 
 
@@ -201,6 +215,7 @@ def test_zero_decimal_currencies_are_not_multiplied(stripe_fake, settings):
         ("", "https://", ["successUrl", "cancelUrl"]),
         ("https://shop.example/" + "x" * 2100, CANCEL_URL, ["successUrl"]),
         ("https://shop.example/a b", CANCEL_URL, ["successUrl"]),
+        ("http://[::1/ok", CANCEL_URL, ["successUrl"]),
     ],
 )
 def test_urls_must_be_http(stripe_fake, order, success, cancel, fields):
