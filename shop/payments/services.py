@@ -395,9 +395,10 @@ def payment_locate(
     if found is None and intent_id:
         found = payments.filter(stripe_payment_intent_id=intent_id).first()
     metadata = metadata or {}
-    payment_id, order_id = metadata.get("payment_id"), metadata.get("order_id")
-    if found is None and str(payment_id or "").isdigit():
-        found = payments.filter(pk=int(payment_id), order_id=order_id).first()
+    payment_id = str(metadata.get("payment_id") or "")
+    order_id = str(metadata.get("order_id") or "")
+    if found is None and payment_id.isdigit() and order_id.isdigit():
+        found = payments.filter(pk=int(payment_id), order_id=int(order_id)).first()
     return found
 
 

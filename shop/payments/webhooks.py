@@ -100,7 +100,7 @@ def stripe_event_process(*, event: dict) -> Receipt:
                     api_version=str(event.get("api_version") or "")[:40],
                     stripe_created=(
                         datetime.fromtimestamp(created, tz=UTC)
-                        if isinstance(created, int)
+                        if isinstance(created, int) and 0 < created < 2**33
                         else None
                     ),
                     payload=event,
