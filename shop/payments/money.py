@@ -2,29 +2,15 @@
 
 from decimal import Decimal
 
+# fmt: off
 # Stripe's zero-decimal currencies: 500 JPY is sent as 500.
-ZERO_DECIMAL = frozenset(
-    [
-        "BIF",
-        "CLP",
-        "DJF",
-        "GNF",
-        "JPY",
-        "KMF",
-        "KRW",
-        "MGA",
-        "PYG",
-        "RWF",
-        "UGX",
-        "VND",
-        "VUV",
-        "XAF",
-        "XOF",
-        "XPF",
-    ]
-)
+ZERO_DECIMAL = frozenset({
+    "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA",
+    "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF",
+})
 # Three-decimal currencies: 5.124 KWD is sent as 5124.
-THREE_DECIMAL = frozenset(["BHD", "JOD", "KWD", "OMR", "TND"])
+THREE_DECIMAL = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
+# fmt: on
 
 
 def minor_unit_exponent(currency: str) -> int:
