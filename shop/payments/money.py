@@ -31,8 +31,3 @@ def to_minor_units(amount: Decimal, currency: str) -> int:
         raise ValueError(f"{amount} cannot be expressed in {currency.upper()}.")
     return int(scaled)
 
-
-def from_minor_units(units: int, currency: str) -> Decimal:
-    """The decimal amount of ``units`` minor units (999 USD -> 9.99)."""
-    exponent = minor_unit_exponent(currency)
-    return Decimal(units).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent))
