@@ -30,4 +30,3 @@ def to_minor_units(amount: Decimal, currency: str) -> int:
     if scaled != scaled.to_integral_value():
         raise ValueError(f"{amount} cannot be expressed in {currency.upper()}.")
     return int(scaled)
-

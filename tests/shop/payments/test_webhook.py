@@ -3,8 +3,10 @@ deliveries that must be refused without recording anything."""
 
 import json
 import time
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from shop.orders.models import Order, OrderStatus
 from shop.payments import services
@@ -490,3 +492,49 @@ def test_a_crash_mid_processing_leaves_the_event_for_stripes_retry(
     assert deliver_ok(event)["duplicate"] is False
     assert status(order) == S.PAID
     assert stock(variant) == 8
+
+
+# ---------------------------------------------------------------- late payments
+
+
+def expired_by_the_task(order) -> None:
+    Order.objects.filter(pk=order.pk).update(
+        reserved_until=timezone.now() - timedelta(minutes=1)
+    )
+    assert services.orders_expire() == [order.pk]
+
+
+def test_a_payment_after_expiry_with_stock_left(
+    stripe_fake, session_payment, order, variant
+):
+    expired_by_the_task(order)
+    assert stock(variant) == 10
+    # Stripe reports a payment the buyer completed just before the session closed
+    body = deliver_ok(session_completed(stripe_fake, session_payment))
+    assert body["outcome"] == "FLAGGED"
+    assert status(order) == S.PAID
+    assert stock(variant) == 8
+    payment = fresh(session_payment)
+    assert payment.settles_order
+    assert payment.refund_requested_at is None
+    assert "stock was reserved again" in payment.attention_note
+    assert ledger() == [("checkout.session.completed", "FLAGGED")]
+
+
+def test_a_payment_after_expiry_without_stock(
+    stripe_fake, session_payment, order, variant
+):
+    expired_by_the_task(order)
+    guest_checkout(guest_cart((variant, 9)))  # the stock went to someone else
+    deliver_ok(session_completed(stripe_fake, session_payment))
+    assert status(order) == S.CANCELED
+    assert stock(variant) == 1
+    payment = fresh(session_payment)
+    assert payment.refund_requested_at is not None
+    assert not payment.settles_order
+
+    assert services.payment_refund(payment_id=payment.pk) is True  # the task's work
+    assert status(order) == S.REFUNDED
+    assert fresh(session_payment).status == P.REFUNDED
+    assert stock(variant) == 1
+    assert len(stripe_fake.refunds) == 1
