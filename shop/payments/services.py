@@ -473,6 +473,7 @@ def money_received(
         payment.status = S.SUCCEEDED
         applied = _money_applied(order, payment, amount, currency.lower())
         if payment.amount_refunded:
+            order.refresh_from_db(fields=["status"])  # it may have just moved
             applied = _refund_settled(order, payment, note=applied.note)
         payment.save()
         return applied
@@ -562,7 +563,6 @@ def refund_recorded(*, payment_id: int, order_id: int, amount_refunded: int) -> 
 
 def _refund_settled(order: Order, payment: Payment, note: str = "") -> Applied:
     prefix = f"{note} " if note else ""
-    order.refresh_from_db(fields=["status"])  # a transition may have just moved it
     if payment.amount_refunded < payment.amount_received:
         return Applied(
             f"{prefix}Partial refund: {payment.amount_refunded} of "

@@ -36,10 +36,8 @@ class WebhookNotConfigured(Exception):
 @dataclass(frozen=True)
 class Receipt:
     event_id: str
-    type: str
     duplicate: bool
     outcome: str = ""
-    note: str = ""
 
 
 def stripe_event_receive(*, payload: bytes, signature: str | None) -> Receipt:
@@ -107,7 +105,7 @@ def stripe_event_process(*, event: dict) -> Receipt:
                     outcome=StripeEventOutcome.IGNORED,
                 )
         except IntegrityError:
-            return Receipt(event["id"], event["type"], duplicate=True)
+            return Receipt(event["id"], duplicate=True)
         handler = HANDLERS.get(event["type"])
         applied = (
             handler(obj)
@@ -120,9 +118,7 @@ def stripe_event_process(*, event: dict) -> Receipt:
         record.order = applied.order
         record.save(update_fields=["outcome", "note", "payment", "order"])
     logger.info("Stripe event %s %s: %s", event["id"], event["type"], applied.note)
-    return Receipt(
-        event["id"], event["type"], False, str(applied.outcome), applied.note
-    )
+    return Receipt(event["id"], duplicate=False, outcome=str(applied.outcome))
 
 
 # ---------------------------------------------------------------- handlers

@@ -129,6 +129,8 @@ def test_an_unknown_token_is_not_found(gql, stripe_fake):
     assert payload["errors"][0]["code"] == "NOT_FOUND"
     assert payload["errors"][0]["field"] == "orderToken"
     assert payload["clientSecret"] is None
+    assert stripe_fake.calls == []
+    assert not Payment.objects.exists()
 
 
 def test_naming_an_order_by_id_needs_a_signed_in_user(gql, stripe_fake, user_order):
@@ -140,6 +142,10 @@ def test_naming_an_order_by_id_needs_a_signed_in_user(gql, stripe_fake, user_ord
     assert result.error_codes() == ["UNAUTHENTICATED"]
     assert result.errors[0]["message"] == "The access token is invalid."
     assert stripe_fake.calls == []
+    assert not Payment.objects.exists()
+    assert (
+        Order.objects.get(pk=user_order.pk).reserved_until == user_order.reserved_until
+    )
 
 
 @pytest.mark.parametrize(
@@ -156,6 +162,7 @@ def test_malformed_order_references(gql, stripe_fake, owner, variables, field):
     payload = gql(INTENT, variables).data["paymentIntentCreate"]
     assert [(e["field"], e["code"]) for e in payload["errors"]] == [(field, "INVALID")]
     assert stripe_fake.calls == []
+    assert not Payment.objects.exists()
 
 
 def test_refusals_arrive_as_payload_errors(gql, stripe_fake, guest_order):
