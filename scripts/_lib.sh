@@ -10,7 +10,9 @@ find_python() {
     [ -n "$candidate" ] || continue
     if command -v "$candidate" >/dev/null 2>&1 &&
       "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
-      command -v "$candidate"
+      # The interpreter itself, not a launcher such as a pyenv shim: uv compares
+      # this path with the one .venv was made from and rebuilds .venv on a change.
+      "$candidate" -c 'import sys; print(sys.executable)'
       return 0
     fi
   done
