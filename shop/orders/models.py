@@ -86,6 +86,18 @@ class Order(models.Model):
         null=True, blank=True, editable=False
     )
     refund_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # A worker sending one of these emails holds it until then: a worker that dies
+    # mid-send leaves the email to the next run once the lease is over.
+    confirmation_claimed_until = models.DateTimeField(
+        null=True, blank=True, editable=False
+    )
+    cancellation_claimed_until = models.DateTimeField(
+        null=True, blank=True, editable=False
+    )
+    payment_received_claimed_until = models.DateTimeField(
+        null=True, blank=True, editable=False
+    )
+    refund_claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
