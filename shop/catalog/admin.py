@@ -1,7 +1,10 @@
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Count, QuerySet
+from django.urls import reverse
+from django.utils.html import format_html
 
 from shop.catalog.errors import CatalogError
 from shop.catalog.models import (
@@ -10,10 +13,18 @@ from shop.catalog.models import (
     Category,
     Product,
     ProductVariant,
+    StockAdjustment,
+    StockReason,
 )
 from shop.catalog.services import (
     assigned_attributes_set,
     product_denormalised_refresh,
+)
+from shop.catalog.stock import (
+    ADJUSTMENT_MAX,
+    NOTE_MAX,
+    adjustment_checked,
+    stock_adjust,
 )
 
 LOW_STOCK = 10
@@ -70,10 +81,81 @@ class ProductForm(WithAttributeValuesForm):
         fields = ["name", "slug", "category", "description", "is_published"]
 
 
+# The form fields of an adjustment, and the service's names for them.
+ADJUSTMENT_FIELDS = {
+    "delta": "stock_delta",
+    "reason": "stock_reason",
+    "note": "stock_note",
+}
+
+
 class VariantForm(WithAttributeValuesForm):
+    """A variant's details; its stock changes only by an adjustment ("+10
+    received", "-2 damaged") added to the stock as it is when the form is saved,
+    never by writing back the number shown when the page was opened."""
+
+    stock_delta = forms.IntegerField(
+        required=False,
+        label="Adjust stock by",
+        help_text="Units to add (10) or remove (-2), applied to the stock at save.",
+        min_value=-ADJUSTMENT_MAX,
+        max_value=ADJUSTMENT_MAX,
+    )
+    stock_reason = forms.ChoiceField(
+        required=False,
+        label="Reason",
+        choices=[("", "---------"), *StockReason.choices],
+        help_text="Required with an adjustment (a new variant's stock: Received).",
+    )
+    stock_note = forms.CharField(
+        required=False, label="Note", max_length=NOTE_MAX, help_text="Why, in words."
+    )
+
     class Meta:
         model = ProductVariant
-        fields = ["sku", "name", "price", "quantity_available", "sort_order"]
+        fields = ["sku", "name", "price", "sort_order"]
+
+    def clean(self):
+        cleaned = super().clean()
+        delta = cleaned.get("stock_delta")
+        if not delta:
+            return cleaned
+        reason = cleaned.get("stock_reason")
+        if not reason and self.instance.pk is None:
+            reason = cleaned["stock_reason"] = StockReason.RECEIVED
+        try:
+            adjustment_checked(delta, reason, cleaned.get("stock_note"))
+        except CatalogError as error:
+            for problem in error.errors:
+                self.add_error(ADJUSTMENT_FIELDS[problem.field], problem.message)
+            return cleaned
+        if delta < 0 and (available := self._stock_now()) + delta < 0:
+            self.add_error(
+                "stock_delta", f"Only {available} in stock: cannot remove {-delta}."
+            )
+        return cleaned
+
+    def _stock_now(self) -> int:
+        """The stock now, locked for the rest of the admin's transaction (the save
+        happens in it), so the check above still holds when the change is made."""
+        if self.instance.pk is None:
+            return 0
+        variants = ProductVariant.objects.filter(pk=self.instance.pk)
+        if transaction.get_connection().in_atomic_block:
+            variants = variants.select_for_update()
+        return variants.values_list("quantity_available", flat=True).first() or 0
+
+    def save_stock_adjustment(self, staff) -> None:
+        """Apply the adjustment, if any; the variant must be saved first."""
+        delta = self.cleaned_data.get("stock_delta")
+        if delta:
+            stock_adjust(
+                variant_id=self.instance.pk,
+                delta=delta,
+                reason=self.cleaned_data["stock_reason"],
+                note=self.cleaned_data.get("stock_note", ""),
+                staff=staff,
+            )
 
 
 class StockFilter(admin.SimpleListFilter):
@@ -98,6 +180,18 @@ class VariantInline(admin.TabularInline):
     form = VariantForm
     extra = 1
     show_change_link = True
+    fields = (
+        "sku",
+        "name",
+        "price",
+        "quantity_available",
+        "stock_delta",
+        "stock_reason",
+        "stock_note",
+        "sort_order",
+        "attribute_values",
+    )
+    readonly_fields = ("quantity_available",)
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("assigned_attributes")
@@ -144,12 +238,13 @@ class ProductAdmin(admin.ModelAdmin):
         for formset in formsets:
             for inline_form in formset.forms:
                 if (
-                    isinstance(inline_form, WithAttributeValuesForm)
+                    isinstance(inline_form, VariantForm)
                     and inline_form.instance.pk is not None
                     and inline_form.has_changed()
                     and not formset._should_delete_form(inline_form)
                 ):
                     inline_form.save_attribute_values()
+                    inline_form.save_stock_adjustment(request.user)
         product_denormalised_refresh(product_ids=[form.instance.pk])
 
     @admin.action(description="Publish the selected products")
@@ -167,22 +262,51 @@ class ProductVariantAdmin(admin.ModelAdmin):
 
     form = VariantForm
     list_display = ("sku", "name", "product", "price", "quantity_available")
-    list_editable = ("price", "quantity_available")
+    # Stock is not editable in the list: it changes by adjustment, on the variant.
+    list_editable = ("price",)
     list_filter = (StockFilter, "product__category")
     list_select_related = ("product",)
     search_fields = ("sku", "name", "product__name")
     autocomplete_fields = ("product",)
 
-    fields = ["product", *VariantForm.Meta.fields, "attribute_values"]
+    fieldsets = (
+        (None, {"fields": ["product", *VariantForm.Meta.fields, "attribute_values"]}),
+        (
+            "Stock",
+            {
+                "fields": [
+                    "quantity_available",
+                    "stock_delta",
+                    "stock_reason",
+                    "stock_note",
+                    "stock_history",
+                ]
+            },
+        ),
+    )
+    readonly_fields = ("quantity_available", "stock_history")
+
+    @admin.display(description="history")
+    def stock_history(self, variant: ProductVariant) -> str:
+        if variant.pk is None:
+            return "-"
+        url = reverse("admin:catalog_stockadjustment_changelist")
+        return format_html(
+            '<a href="{}?variant__id__exact={}">Stock adjustments</a>', url, variant.pk
+        )
 
     def save_model(self, request, obj, form, change) -> None:
+        # A variant moved to another product leaves the old one's price range and
+        # search words too.
+        products = {obj.product_id, obj.loaded_product_id} - {None}
         super().save_model(request, obj, form, change)
-        product_denormalised_refresh(product_ids=[obj.product_id])
+        product_denormalised_refresh(product_ids=products)
 
     def save_related(self, request, form, formsets, change) -> None:
         super().save_related(request, form, formsets, change)
-        if "attribute_values" in form.cleaned_data:
+        if isinstance(form, VariantForm):  # not the list's price column
             form.save_attribute_values()
+            form.save_stock_adjustment(request.user)
 
     def delete_model(self, request, obj) -> None:
         super().delete_model(request, obj)
@@ -192,6 +316,34 @@ class ProductVariantAdmin(admin.ModelAdmin):
         product_ids = list(queryset.values_list("product_id", flat=True))
         super().delete_queryset(request, queryset)
         product_denormalised_refresh(product_ids=product_ids)
+
+
+@admin.register(StockAdjustment)
+class StockAdjustmentAdmin(admin.ModelAdmin):
+    """Who changed which stock, by how much and why: a record, never edited.
+    Adjustments are made on the variant page."""
+
+    list_display = (
+        "created_at",
+        "sku",
+        "delta",
+        "quantity_after",
+        "reason",
+        "note",
+        "staff_email",
+    )
+    list_filter = ("reason", "created_at")
+    search_fields = ("sku", "note", "staff_email")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 class AttributeValueInline(admin.TabularInline):

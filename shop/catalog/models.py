@@ -1,8 +1,13 @@
+from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import connection, models, transaction
 from django.db.models import Q
+
+# Serialises changes to the category tree (pg_advisory_xact_lock key), so that two
+# concurrent moves cannot close a cycle that neither saw.
+CATEGORY_TREE_LOCK = 0x5C47_7EE0
 
 
 class Category(models.Model):
@@ -35,15 +40,40 @@ class Category(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs) -> None:
+        """Refuses (ValidationError) a parent that would put the category under
+        itself; checked under a lock on the tree, so concurrent moves cannot."""
+        with transaction.atomic():
+            if self.parent_id is not None and self.pk is not None:
+                if connection.vendor == "postgresql":
+                    with connection.cursor() as cursor:
+                        cursor.execute(
+                            "SELECT pg_advisory_xact_lock(%s)", [CATEGORY_TREE_LOCK]
+                        )
+                self._check_no_cycle()
+            super().save(*args, **kwargs)
+
     def clean(self) -> None:
         super().clean()
-        ancestor = self.parent
-        while ancestor is not None:
-            if self.pk is not None and ancestor.pk == self.pk:
-                raise ValidationError(
-                    {"parent": "A category cannot be its own ancestor."}
-                )
-            ancestor = ancestor.parent
+        self._check_no_cycle()
+
+    def _check_no_cycle(self) -> None:
+        if self.pk is not None and self.pk in self.ancestor_ids(self.parent_id):
+            raise ValidationError({"parent": "A category cannot be its own ancestor."})
+
+    @staticmethod
+    def ancestor_ids(category_id: int | None) -> list[int]:
+        """``category_id`` and the ids above it, nearest first (one query). Stops
+        at a repeated id, so a tree already damaged by a cycle cannot loop."""
+        if category_id is None:
+            return []
+        parents = dict(Category.objects.values_list("id", "parent_id"))
+        found: list[int] = []
+        current = category_id
+        while current is not None and current not in found:
+            found.append(current)
+            current = parents.get(current)
+        return found
 
 
 class Attribute(models.Model):
@@ -75,6 +105,11 @@ class AttributeValue(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["attribute", "slug"], name="catalog_value_slug_per_attribute"
+            ),
+            # The target of AssignedAttribute's (value, attribute) foreign key,
+            # which makes the database refuse a value under another attribute.
+            models.UniqueConstraint(
+                fields=["id", "attribute"], name="catalog_value_id_attribute"
             ),
         ]
 
@@ -172,13 +207,123 @@ class ProductVariant(models.Model):
     def __str__(self) -> str:
         return f"{self.sku} ({self.name})" if self.name else self.sku
 
+    def save(self, *args, **kwargs) -> None:
+        """Save everything but the stock once the variant exists.
+
+        ``quantity_available`` is written only by ``shop.catalog.stock`` (database
+        arithmetic under the row lock): writing back a number read earlier would
+        undo every sale made since. Changing it here is a programming error.
+        """
+        if not self._state.adding:
+            loaded = getattr(self, "_loaded_stock", None)
+            update_fields = kwargs.get("update_fields")
+            if (loaded is not None and self.quantity_available != loaded) or (
+                update_fields is not None and "quantity_available" in update_fields
+            ):
+                raise ValueError(
+                    "Change stock with shop.catalog.stock (stock_adjust / "
+                    "stock_change), never by saving quantity_available."
+                )
+            if update_fields is None:
+                kwargs["update_fields"] = [
+                    field.name
+                    for field in self._meta.concrete_fields
+                    if not field.primary_key and field.name != "quantity_available"
+                ]
+        super().save(*args, **kwargs)
+        self._remember_loaded()
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        variant = super().from_db(db, field_names, values)
+        variant._remember_loaded()
+        return variant
+
+    def refresh_from_db(self, *args, **kwargs) -> None:
+        super().refresh_from_db(*args, **kwargs)
+        self._remember_loaded()
+
+    def _remember_loaded(self) -> None:
+        self._loaded_stock = self.__dict__.get("quantity_available")
+        self._loaded_product_id = self.__dict__.get("product_id")
+
+    @property
+    def loaded_product_id(self) -> int | None:
+        """The product this variant belonged to when it was read (before a move)."""
+        return getattr(self, "_loaded_product_id", self.product_id)
+
+
+class StockReason(models.TextChoices):
+    RECEIVED = "RECEIVED", "Received (delivery, restock)"
+    RETURNED = "RETURNED", "Returned by a customer"
+    DAMAGED = "DAMAGED", "Damaged"
+    LOST = "LOST", "Lost or stolen"
+    COUNTED = "COUNTED", "Stock count correction"
+    OTHER = "OTHER", "Other (say why in the note)"
+
+
+class StockAdjustment(models.Model):
+    """A change of stock made by staff: who, how much, why, and what it left.
+
+    Written by ``shop.catalog.stock.stock_adjust`` in the transaction that changes
+    the stock; never edited. Sales, cancellations and expiries are recorded by their
+    orders.
+    """
+
+    variant = models.ForeignKey(
+        ProductVariant,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="stock_adjustments",
+    )
+    sku = models.CharField(
+        "SKU", max_length=64, help_text="Copied: kept if the variant is deleted."
+    )
+    delta = models.IntegerField(help_text="Units added (positive) or removed.")
+    quantity_after = models.IntegerField(help_text="Stock right after the change.")
+    reason = models.CharField(max_length=20, choices=StockReason.choices)
+    note = models.CharField(max_length=500, blank=True)
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    staff_email = models.EmailField(
+        max_length=254, blank=True, help_text="Copied: kept if the user is deleted."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(delta=0), name="catalog_adjustment_not_zero"
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity_after__gte=0),
+                name="catalog_adjustment_after_not_negative",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["variant", "-created_at"], name="catalog_adjustment_variant"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.delta:+d} {self.sku}"
+
 
 class AssignedAttribute(models.Model):
     """An attribute value given to a product (Brand) or to a variant (Color=Red).
 
     Exactly one of product and variant is set, and each owner has at most one value
     per attribute. ``attribute`` is copied from ``value`` so the database can enforce
-    that rule with a unique constraint.
+    that rule with a unique constraint; on PostgreSQL a foreign key on
+    (value, attribute) makes sure the copy is the value's own attribute (migration
+    catalog 0002).
     """
 
     product = models.ForeignKey(

@@ -98,9 +98,12 @@ def category_with_descendant_ids(*, slug: str) -> list[int]:
     children: dict[int | None, list[int]] = {}
     for pk, parent_id, _ in pairs:
         children.setdefault(parent_id, []).append(pk)
-    found, stack = [], [root]
+    found, seen, stack = [], set(), [root]
     while stack:
         pk = stack.pop()
+        if pk in seen:  # a cycle (saving refuses them; never loop on one)
+            continue
+        seen.add(pk)
         found.append(pk)
         stack.extend(children.get(pk, ()))
     return found

@@ -6,7 +6,6 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
 
 from shop.cart.errors import CartError, CartUnavailable
 from shop.cart.services import (
@@ -14,7 +13,7 @@ from shop.cart.services import (
     cart_checkout_lines,
     cart_purchased_remove,
 )
-from shop.catalog.models import ProductVariant
+from shop.catalog.stock import StockShortage, stock_change, stock_lock
 from shop.core.errors import email_checked
 from shop.core.tasks import enqueue_on_commit
 from shop.orders.errors import ErrorCode, OrderError
@@ -185,13 +184,7 @@ def _place_order(
     idempotency_key: str | None,
     cart: CartSnapshot,
 ) -> Order:
-    variants = {
-        variant.pk: variant
-        for variant in ProductVariant.objects.select_for_update(of=("self",))
-        .select_related("product")
-        .filter(pk__in=list(cart.quantities))
-        .order_by("pk")
-    }
+    variants = stock_lock(cart.quantities)
     # A request with the same key that held these locks before us has committed
     # its order by now: answer that one rather than judge stock it already took.
     if earlier := _earlier_order(buyer_key, idempotency_key):
@@ -250,12 +243,9 @@ def _place_order(
     for line in lines:
         line.order = order
     OrderLine.objects.bulk_create(lines)
-    for variant_id, quantity in cart.quantities.items():
-        ProductVariant.objects.filter(pk=variant_id).update(
-            quantity_available=F("quantity_available") - quantity
-        )
-
     bought = dict(cart.quantities)
+    stock_change({variant_id: -quantity for variant_id, quantity in bought.items()})
+
     transaction.on_commit(lambda: _cart_settle(cart, bought))
     enqueue_on_commit(CONFIRMATION_TASK, order.pk)
     _publish_on_commit(order, previous_status=None)
@@ -347,46 +337,40 @@ def order_transition(
     return order
 
 
-def _locked_lines(order: Order) -> list[OrderLine]:
-    """The order's lines whose variant still exists, with those variants locked
-    in primary-key order (checkout's lock order: no deadlocks)."""
-    lines = list(order.lines.filter(variant__isnull=False).order_by("variant_id"))
-    list(
-        ProductVariant.objects.select_for_update()
-        .filter(pk__in=[line.variant_id for line in lines])
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-    return lines
-
-
 def _stock_return(order: Order) -> None:
-    for line in _locked_lines(order):
-        ProductVariant.objects.filter(pk=line.variant_id).update(
-            quantity_available=F("quantity_available") + line.quantity
-        )
+    """Give a canceled order's units back (lines of deleted variants are skipped)."""
+    quantities = _order_quantities(order)
+    quantities.pop(None, None)
+    stock_change(quantities)
 
 
 def _stock_take_again(order: Order) -> None:
     """Reserve a canceled order's stock again: every line, or none."""
-    lines = _locked_lines(order)
-    if len(lines) != order.lines.count():
+    quantities = _order_quantities(order)
+    if None in quantities:
         raise OrderError(
             ErrorCode.INSUFFICIENT_STOCK,
             "An item of the order is no longer sold.",
             field="lines",
         )
-    for line in lines:
-        taken = ProductVariant.objects.filter(
-            pk=line.variant_id, quantity_available__gte=line.quantity
-        ).update(quantity_available=F("quantity_available") - line.quantity)
-        if not taken:
-            # The savepoint of order_transition rolls back the lines already taken.
-            raise OrderError(
-                ErrorCode.INSUFFICIENT_STOCK,
-                f"Not enough {line.sku} left to fill the order again.",
-                field="lines",
-            )
+    try:
+        stock_change({pk: -quantity for pk, quantity in quantities.items()})
+    except StockShortage as short:
+        skus = dict(order.lines.values_list("variant_id", "sku"))
+        missing = ", ".join(skus[s.variant_id] for s in short.shortages)
+        raise OrderError(
+            ErrorCode.INSUFFICIENT_STOCK,
+            f"Not enough {missing} left to fill the order again.",
+            field="lines",
+        ) from short
+
+
+def _order_quantities(order: Order) -> dict[int | None, int]:
+    """Units per variant of an order (None: lines whose variant was deleted)."""
+    quantities: dict[int | None, int] = {}
+    for variant_id, quantity in order.lines.values_list("variant_id", "quantity"):
+        quantities[variant_id] = quantities.get(variant_id, 0) + quantity
+    return quantities
 
 
 def order_cancel(*, user, order_id: int) -> Order:

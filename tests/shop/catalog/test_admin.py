@@ -58,7 +58,7 @@ def product_form(**variant) -> dict:
         "variants-0-sku": "TEE-M-RED",
         "variants-0-name": "M / Red",
         "variants-0-price": "39.00",
-        "variants-0-quantity_available": "12",
+        "variants-0-stock_delta": "12",
         "variants-0-sort_order": "0",
     }
     data.update(variant)
@@ -101,6 +101,11 @@ def test_a_new_attribute_is_usable_on_a_variant_at_once(admin_client):
     assert [a.value for a in product.assigned_attributes.all()] == [brand]
     variant = product.variants.get()
     assert {a.value for a in variant.assigned_attributes.all()} == {slim, red}
+    # A new variant's stock is its first adjustment, recorded as received.
+    assert variant.quantity_available == 12
+    received = variant.stock_adjustments.get()
+    assert (received.delta, received.reason) == (12, "RECEIVED")
+    assert received.staff_email == "boss@example.com"
     assert Attribute.objects.filter(slug="fit").exists()
 
 
@@ -116,7 +121,9 @@ def test_two_values_of_one_attribute_are_refused_and_nothing_is_saved(admin_clie
 
 
 def test_editing_a_variant_price_in_the_list_refreshes_the_product(admin_client):
-    product = make_product(variants=[{"price": 10, "sku": "A"}])
+    product = make_product(
+        variants=[{"price": 10, "sku": "A", "quantity_available": 5}]
+    )
     variant = product.variants.get()
     response = admin_client.post(
         reverse("admin:catalog_productvariant_changelist"),
@@ -127,6 +134,7 @@ def test_editing_a_variant_price_in_the_list_refreshes_the_product(admin_client)
             "form-MAX_NUM_FORMS": "1000",
             "form-0-id": str(variant.pk),
             "form-0-price": "12.50",
+            # Not a column of the list any more: ignored.
             "form-0-quantity_available": "3",
             "_save": "Save",
         },
@@ -135,4 +143,4 @@ def test_editing_a_variant_price_in_the_list_refreshes_the_product(admin_client)
     product.refresh_from_db()
     assert product.price_min == Decimal("12.50")
     variant.refresh_from_db()
-    assert variant.quantity_available == 3
+    assert variant.quantity_available == 5
