@@ -140,7 +140,11 @@ if not DEBUG:
 
 # django-graphql-jwt's machinery, with the defaults a shop needs: access tokens
 # that expire, long-running refresh tokens stored in the database, Bearer prefix.
+# Access tokens name the user's id ("sub"), not the email (shop.accounts.tokens).
 GRAPHQL_JWT = {
+    "JWT_PAYLOAD_HANDLER": "shop.accounts.tokens.jwt_payload",
+    "JWT_PAYLOAD_GET_USERNAME_HANDLER": "shop.accounts.tokens.jwt_payload_user_id",
+    "JWT_GET_USER_BY_NATURAL_KEY_HANDLER": "shop.accounts.tokens.user_by_jwt_subject",
     "JWT_VERIFY_EXPIRATION": True,
     "JWT_EXPIRATION_DELTA": timedelta(
         minutes=env.int("JWT_ACCESS_TOKEN_MINUTES", default=15)
