@@ -326,3 +326,16 @@ LOGGING = {
 # to the console.
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="shop@example.com")
+# Seconds an SMTP connection may stall before the send fails and is retried
+# (Django's default waits forever).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
+# Seconds a worker holds an order email while it sends it; if the worker dies, the
+# task's redelivery sends the email once this is over. Keep it well above
+# EMAIL_TIMEOUT: a send still running when its lease ends can be sent twice.
+ORDER_EMAIL_LEASE_SECONDS = env.int("ORDER_EMAIL_LEASE_SECONDS", default=300)
+# Confirmation and cancellation emails to one address per window (seconds); more
+# are skipped (the orders are still placed), so checkout cannot mail in bulk.
+ORDER_EMAILS_PER_RECIPIENT = env.int("ORDER_EMAILS_PER_RECIPIENT", default=10)
+ORDER_EMAIL_RECIPIENT_WINDOW_SECONDS = env.int(
+    "ORDER_EMAIL_RECIPIENT_WINDOW_SECONDS", default=3600
+)

@@ -2,12 +2,21 @@
 
 import smtplib
 
-from celery import shared_task
+from celery import Task, shared_task
 
-from shop.orders.notifications import order_email_send
+from shop.orders.notifications import OrderEmailClaimed, order_email_send
 from shop.payments.services import orders_expire
 
 TRANSIENT = (smtplib.SMTPException, ConnectionError, TimeoutError)
+
+
+def _email(task: Task, order_id: int, kind: str) -> str:
+    try:
+        return order_email_send(order_id=order_id, kind=kind)
+    except OrderEmailClaimed as claimed:
+        # Held by another run, or by a worker that died mid-send: neither sent nor
+        # lost, so come back when the lease ends instead of dropping the task.
+        raise task.retry(countdown=claimed.seconds_left) from None
 
 
 @shared_task(
@@ -16,10 +25,11 @@ TRANSIENT = (smtplib.SMTPException, ConnectionError, TimeoutError)
     retry_backoff=True,
     retry_backoff_max=600,
     max_retries=8,
+    bind=True,
 )
-def order_confirmation_send(order_id: int) -> bool:
+def order_confirmation_send(self: Task, order_id: int) -> str:
     """Email the buyer their order confirmation (once)."""
-    return order_email_send(order_id=order_id, kind="confirmation")
+    return _email(self, order_id, "confirmation")
 
 
 @shared_task(
@@ -28,10 +38,11 @@ def order_confirmation_send(order_id: int) -> bool:
     retry_backoff=True,
     retry_backoff_max=600,
     max_retries=8,
+    bind=True,
 )
-def order_cancellation_send(order_id: int) -> bool:
+def order_cancellation_send(self: Task, order_id: int) -> str:
     """Email the buyer that their order was canceled (once)."""
-    return order_email_send(order_id=order_id, kind="cancellation")
+    return _email(self, order_id, "cancellation")
 
 
 @shared_task(
@@ -40,10 +51,11 @@ def order_cancellation_send(order_id: int) -> bool:
     retry_backoff=True,
     retry_backoff_max=600,
     max_retries=8,
+    bind=True,
 )
-def order_payment_received_send(order_id: int) -> bool:
+def order_payment_received_send(self: Task, order_id: int) -> str:
     """Email the buyer that their payment arrived (once, while the order is paid)."""
-    return order_email_send(order_id=order_id, kind="payment_received")
+    return _email(self, order_id, "payment_received")
 
 
 @shared_task(
@@ -52,10 +64,11 @@ def order_payment_received_send(order_id: int) -> bool:
     retry_backoff=True,
     retry_backoff_max=600,
     max_retries=8,
+    bind=True,
 )
-def order_refund_send(order_id: int) -> bool:
+def order_refund_send(self: Task, order_id: int) -> str:
     """Email the buyer that their payment was refunded (once)."""
-    return order_email_send(order_id=order_id, kind="refund")
+    return _email(self, order_id, "refund")
 
 
 @shared_task(name="workers.tasks.orders.orders_expire")
