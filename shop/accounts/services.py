@@ -1,5 +1,14 @@
-"""Account writes: registration, token pairs, password changes."""
+"""Account writes: registration, token pairs, password changes.
 
+One rule for refresh tokens: every path that issues or revokes a user's refresh
+tokens first locks that user's row (``_user_locked``), in its own transaction. A
+sign-out everywhere and a rotation then run one after the other: the revoking
+UPDATE sees the token a rotation inserted, or the rotation finds its token revoked.
+Without the lock, the UPDATE's snapshot missed a token inserted by a rotation still
+in flight, and that token stayed alive for 30 days.
+"""
+
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -81,6 +90,15 @@ def _taken() -> AccountError:
     )
 
 
+def _user_locked(user_id: int) -> User | None:
+    """The user's row, locked until the transaction ends (see the module's rule).
+
+    FOR NO KEY UPDATE: it excludes the other token paths and password changes,
+    not inserts that merely reference the user (orders, carts).
+    """
+    return User.objects.select_for_update(no_key=True).filter(pk=user_id).first()
+
+
 def _token_pair(user: User) -> TokenPair:
     refresh = create_refresh_token(user)
     now = timezone.now()
@@ -108,30 +126,46 @@ def token_obtain(*, email: str, password: str, client_ip: str | None) -> TokenPa
         raise AccountError(ErrorCode.INVALID_CREDENTIALS, INVALID_CREDENTIALS)
     login_failures_reset(email=email)
     with transaction.atomic():
-        update_last_login(None, user)
-        return _token_pair(user)
+        locked = _user_locked(user.pk)
+        # A password change or a deactivation committed since the check above
+        # revoked the user's tokens; this one must not outlive it. (A differing
+        # hash may also be a concurrent sign-in's rehash: check the password again.)
+        if (
+            locked is None
+            or not locked.is_active
+            or (
+                locked.password != user.password and not locked.check_password(password)
+            )
+        ):
+            raise AccountError(ErrorCode.INVALID_CREDENTIALS, INVALID_CREDENTIALS)
+        update_last_login(None, locked)
+        return _token_pair(locked)
 
 
 @transaction.atomic
 def token_refresh(*, refresh_token: str) -> TokenPair:
     """Rotate a refresh token: revoke it and issue a new pair, in one transaction.
 
-    The row is locked, so two requests racing with one token get one new pair
-    between them; a used, revoked, expired or unknown token is INVALID_TOKEN.
+    The user's row is locked first, then the token is read again: two requests
+    racing with one token get one new pair between them, and a sign-out everywhere
+    or a password change either waits for the rotation (and revokes the new token)
+    or makes it fail. A used, revoked, expired or unknown token is INVALID_TOKEN.
     """
+    active = RefreshToken.objects.filter(token=refresh_token, revoked__isnull=True)
+    user_id = active.values_list("user_id", flat=True).first()
+    user = _user_locked(user_id) if user_id is not None else None
     stored = (
-        RefreshToken.objects.select_for_update()
-        .select_related("user")
-        .filter(token=refresh_token, revoked__isnull=True)
-        .first()
+        active.select_for_update().filter(user=user).first()
+        if user is not None
+        else None
     )
-    if stored is None or stored.is_expired() or not stored.user.is_active:
+    if stored is None or stored.is_expired() or not user.is_active:
         raise AccountError(
             ErrorCode.INVALID_TOKEN, INVALID_REFRESH_TOKEN, field="refreshToken"
         )
     stored.revoked = timezone.now()
     stored.save(update_fields=["revoked"])
-    return _token_pair(stored.user)
+    return _token_pair(user)
 
 
 def token_verify(*, token: str) -> User:
@@ -153,20 +187,38 @@ def token_verify(*, token: str) -> User:
     return user
 
 
+@transaction.atomic
 def token_revoke(*, refresh_token: str) -> None:
     """Revoke a refresh token (sign out); INVALID_TOKEN if it is not active."""
-    revoked = RefreshToken.objects.filter(
-        token=refresh_token, revoked__isnull=True
-    ).update(revoked=timezone.now())
+    active = RefreshToken.objects.filter(token=refresh_token, revoked__isnull=True)
+    user_id = active.values_list("user_id", flat=True).first()
+    revoked = 0
+    if user_id is not None and _user_locked(user_id) is not None:
+        revoked = active.update(revoked=timezone.now())
     if not revoked:
         raise AccountError(
             ErrorCode.INVALID_TOKEN, INVALID_REFRESH_TOKEN, field="refreshToken"
         )
 
 
+@transaction.atomic
+def refresh_tokens_revoke(*, ids: Collection[int]) -> int:
+    """Revoke the chosen refresh tokens (the admin's action); how many were active.
+
+    Their users' rows are locked first, in primary-key order.
+    """
+    active = RefreshToken.objects.filter(pk__in=list(ids), revoked__isnull=True)
+    user_ids = sorted(set(active.values_list("user_id", flat=True)))
+    locked = User.objects.select_for_update(no_key=True).filter(pk__in=user_ids)
+    list(locked.order_by("pk").values_list("pk", flat=True))
+    return active.update(revoked=timezone.now())
+
+
+@transaction.atomic
 def user_refresh_tokens_revoke(*, user: User) -> int:
-    """Sign a user out everywhere: revoke every active refresh token."""
-    return RefreshToken.objects.filter(user=user, revoked__isnull=True).update(
+    """Sign a user out everywhere: revoke every active refresh token; how many."""
+    _user_locked(user.pk)
+    return RefreshToken.objects.filter(user_id=user.pk, revoked__isnull=True).update(
         revoked=timezone.now()
     )
 
@@ -179,7 +231,13 @@ def user_password_change(
 
     INVALID_CREDENTIALS if the current password is wrong; INVALID with the
     validators' messages if the new one is refused. Changes nothing on failure.
+    The user's row is locked first, so the check reads the password a concurrent
+    change left, and the revocation serializes with refreshes.
     """
+    locked = _user_locked(user.pk)
+    if locked is None:
+        raise AccountError(ErrorCode.NOT_FOUND, "The account no longer exists.")
+    user = locked
     if not user.check_password(current_password):
         raise AccountError(
             ErrorCode.INVALID_CREDENTIALS,
