@@ -1,5 +1,5 @@
 from django.contrib.auth.models import AbstractBaseUser, PermissionsMixin
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 from shop.accounts.managers import UserManager
@@ -34,9 +34,38 @@ class User(AbstractBaseUser, PermissionsMixin):
         verbose_name = "user"
         verbose_name_plural = "users"
 
+    # set_unusable_password() was called since the last save (set_password() keeps
+    # the raw password in Django's own ``_password`` until the save).
+    _password_discarded = False
+
     def __str__(self) -> str:
         return self.email
+
+    def save(self, *args, **kwargs) -> None:
+        """Saving a new password (set_password or set_unusable_password) signs the
+        user out everywhere, in the same transaction: the admin's password form,
+        changepassword, passwordChange and any other code. Re-hashing at sign-in
+        (check_password clears ``_password`` first) and new accounts revoke nothing.
+        """
+        update_fields = kwargs.get("update_fields")
+        password_saved = update_fields is None or "password" in update_fields
+        password_changed = self._password is not None or self._password_discarded
+        if self._state.adding or not (password_saved and password_changed):
+            super().save(*args, **kwargs)
+        else:
+            # Imported here: the services import this module.
+            from shop.accounts.services import user_refresh_tokens_revoke
+
+            with transaction.atomic(using=kwargs.get("using")):
+                super().save(*args, **kwargs)
+                user_refresh_tokens_revoke(user=self)
+        if password_saved:
+            self._password_discarded = False
 
     def clean(self) -> None:
         super().clean()
         self.email = self.__class__.objects.normalize_email(self.email)
+
+    def set_unusable_password(self) -> None:
+        super().set_unusable_password()
+        self._password_discarded = True

@@ -250,6 +250,5 @@ def user_password_change(
         error.field = "newPassword"
         raise
     user.set_password(new_password)
-    user.save(update_fields=["password"])
-    user_refresh_tokens_revoke(user=user)
+    user.save(update_fields=["password"])  # which revokes the refresh tokens
     return user
