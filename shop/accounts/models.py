@@ -1,5 +1,6 @@
 from django.contrib.auth.models import AbstractBaseUser, PermissionsMixin
 from django.db import models, transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from shop.accounts.managers import UserManager
@@ -33,6 +34,14 @@ class User(AbstractBaseUser, PermissionsMixin):
     class Meta:
         verbose_name = "user"
         verbose_name_plural = "users"
+        constraints = [
+            # The manager lower-cases emails; this holds for code that does not.
+            models.UniqueConstraint(
+                Lower("email"),
+                name="accounts_user_email_lower_unique",
+                violation_error_message="An account with this email already exists.",
+            ),
+        ]
 
     # set_unusable_password() was called since the last save (set_password() keeps
     # the raw password in Django's own ``_password`` until the save).

@@ -17,6 +17,7 @@ from django.contrib.auth.models import update_last_login
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 from graphql_jwt.exceptions import JSONWebTokenError, JSONWebTokenExpired
 from graphql_jwt.refresh_token.models import RefreshToken
@@ -66,7 +67,11 @@ def user_register(*, email: str, password: str) -> User:
     email = email_checked(email, AccountError)
     user = User(email=email)
     problems = []
-    if User.objects.filter(email=email).exists():
+    if (
+        User.objects.alias(email_lower=Lower("email"))
+        .filter(email_lower=email)
+        .exists()
+    ):
         problems.append(_taken())
     try:
         _password_checked(password, user)
