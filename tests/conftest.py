@@ -3,6 +3,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Group, Permission
 from django.db import connection
 from django.test import Client
 from django_redis import get_redis_connection
@@ -86,9 +87,23 @@ def gql(db) -> GraphQLClient:
     return GraphQLClient()
 
 
+STAFF_READS = ("orders.view_order", "accounts.view_user", "catalog.view_product")
+
+
 @pytest.fixture
 def staff_user(db):
-    return UserFactory(email="staff@example.com", is_staff=True)
+    """A member of staff whose group may read orders, users and products."""
+    user = UserFactory(email="staff@example.com", is_staff=True)
+    readers = Group.objects.create(name="Readers")
+    readers.permissions.set(
+        Permission.objects.get(
+            content_type__app_label=permission.split(".")[0],
+            codename=permission.split(".")[1],
+        )
+        for permission in STAFF_READS
+    )
+    user.groups.add(readers)
+    return user
 
 
 @pytest.fixture

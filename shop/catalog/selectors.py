@@ -20,6 +20,7 @@ from shop.catalog.models import (
     Product,
     ProductVariant,
 )
+from shop.core.permissions import staff_may
 
 SEARCH_CONFIG = "english"
 SEARCH_MAX_LENGTH = 200
@@ -54,11 +55,12 @@ def product_sort(
 
 
 def _sees_unpublished(user) -> bool:
-    return bool(user is not None and user.is_active and user.is_staff)
+    return staff_may(user, "catalog.view_product")
 
 
 def product_list(*, user=None, products: QuerySet | None = None) -> QuerySet[Product]:
-    """Products the user may see: published ones, and every product for staff."""
+    """Products the user may see: published ones, and every product for staff with
+    catalog.view_product."""
     products = Product.objects.all() if products is None else products
     if not _sees_unpublished(user):
         products = products.filter(is_published=True)

@@ -4,18 +4,20 @@ from collections.abc import Collection
 
 from django.db.models import Q, QuerySet
 
+from shop.core.permissions import staff_may
 from shop.orders.models import Order
 
 
 def order_list(
     *, user, orders: QuerySet | None = None, also: Collection[int] = ()
 ) -> QuerySet[Order]:
-    """The orders ``user`` may see: their own (all of them for staff), plus the
-    ``also`` ids the caller was granted (by the order's secret token)."""
+    """The orders ``user`` may see: their own (all of them for staff with the
+    orders.view_order permission), plus the ``also`` ids the caller was granted (by
+    the order's secret token)."""
     orders = Order.objects.all() if orders is None else orders
-    signed_in = getattr(user, "is_authenticated", False) and user.is_active
-    if signed_in and user.is_staff:
+    if staff_may(user, "orders.view_order"):
         return orders
+    signed_in = getattr(user, "is_authenticated", False) and user.is_active
     visible = Q(pk__in=list(also)) if also else Q(pk__in=[])
     if signed_in:
         visible |= Q(user_id=user.pk)

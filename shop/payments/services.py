@@ -20,6 +20,7 @@ from django.utils import timezone
 from shop.core.tasks import enqueue_on_commit
 from shop.orders.errors import OrderError
 from shop.orders.models import Order, OrderStatus
+from shop.orders.selectors import order_list
 from shop.orders.services import order_transition
 from shop.payments.errors import ErrorCode, PaymentError
 from shop.payments.models import (
@@ -73,8 +74,9 @@ class Applied:
 
 
 def payable_order(*, user, order_id: int | None, order_token: str | None) -> Order:
-    """The order a buyer names for payment: by id their own (any, for staff), by
-    its secret token anyone's. NOT_FOUND for anything else."""
+    """The order a buyer names for payment: by id one they may read (their own; any
+    for staff with orders.view_order), by its secret token anyone's. NOT_FOUND for
+    anything else."""
     if (order_id is None) == (order_token is None):
         raise PaymentError(
             ErrorCode.INVALID,
@@ -84,11 +86,8 @@ def payable_order(*, user, order_id: int | None, order_token: str | None) -> Ord
     if order_token is not None:
         field, orders = "orderToken", Order.objects.filter(token=order_token)
     else:
-        field, orders = "orderId", Order.objects.filter(pk=order_id)
-        if not user.is_authenticated:
-            orders = orders.none()
-        elif not user.is_staff:
-            orders = orders.filter(user_id=user.pk)
+        field = "orderId"
+        orders = order_list(user=user, orders=Order.objects.filter(pk=order_id))
     order = orders.first()
     if order is None:
         raise PaymentError(ErrorCode.NOT_FOUND, "No such order.", field=field)

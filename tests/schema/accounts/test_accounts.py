@@ -445,7 +445,7 @@ def test_password_change_refusals_change_nothing(gql, buyer, current, new, expec
 # ---------------------------------------------------------------- who sees whom
 
 
-def test_node_shows_a_user_only_to_themselves_and_staff(gql, buyer):
+def test_node_shows_a_user_only_to_themselves_and_staff(gql, buyer, staff_user):
     other = UserFactory(email="other@example.com")
     query = "query($id: ID!) { node(id: $id) { ... on User { email } } }"
     other_id = to_base64("User", other.pk)
@@ -455,5 +455,7 @@ def test_node_shows_a_user_only_to_themselves_and_staff(gql, buyer):
     assert gql.ok(query, {"id": to_base64("User", buyer.pk)}) == {
         "node": {"email": "buyer@example.com"}
     }
-    gql.login(UserFactory(email="staff@example.com", is_staff=True))
+    gql.login(UserFactory(email="no.perms@example.com", is_staff=True))
+    assert gql.ok(query, {"id": other_id}) == {"node": None}
+    gql.login(staff_user)  # with accounts.view_user
     assert gql.ok(query, {"id": other_id}) == {"node": {"email": "other@example.com"}}

@@ -296,7 +296,7 @@ def test_idempotency_keys_are_per_buyer(gql, stock):
 # ---------------------------------------------------------------- reading orders
 
 
-def test_order_by_id_for_its_owner_and_staff_only(gql, stock):
+def test_order_by_id_for_its_owner_and_staff_only(gql, stock, staff_user):
     owner = UserFactory()
     user_cart(owner, (stock["lamp"], 1))
     gql.login(owner)
@@ -309,7 +309,9 @@ def test_order_by_id_for_its_owner_and_staff_only(gql, stock):
     assert gql.ok("query($id: ID!) { node(id: $id) { id } }", {"id": order_id}) == {
         "node": None
     }
-    gql.login(UserFactory(is_staff=True))
+    gql.login(UserFactory(is_staff=True))  # without orders.view_order
+    assert gql.ok(ORDER_BY, {"id": order_id}) == {"order": None}
+    gql.login(staff_user)
     assert gql.ok(ORDER_BY, {"id": order_id})["order"] is not None
 
 
