@@ -11,10 +11,13 @@ from decimal import Decimal
 from django.conf import settings
 
 from shop.cart import store
-from shop.cart.errors import CartError, ErrorCode
+from shop.cart.errors import CartError, CartUnavailable, ErrorCode
 from shop.cart.store import CartKey
 from shop.catalog.models import ProductVariant
 
+# A merge whose guest cart gains a line between reading its caps and merging is
+# done again with fresh caps, this many times at most.
+MERGE_ATTEMPTS = 5
 TOKEN_UNKNOWN = (
     "This cart token is unknown or expired: start a new cart without a token."
 )
@@ -27,6 +30,9 @@ class CartSnapshot:
     key: CartKey
     quantities: dict[int, int] = field(default_factory=dict)  # variant id -> qty
     prices: dict[int, Decimal] = field(default_factory=dict)  # variant id -> price
+    # Which state of the cart this is: every write changes it ("" before the
+    # first write of a user's cart).
+    revision: str = ""
 
     @property
     def token(self) -> str | None:
@@ -80,18 +86,26 @@ def cart_merge(*, user, token: str) -> None:
     """
     if not store.token_well_formed(token):
         raise CartError(ErrorCode.INVALID_TOKEN, TOKEN_UNKNOWN, field="token")
-    guest_lines = store.cart_lines(CartKey(token=token)) or {}
-    caps = {
-        variant: min(stock, settings.CART_MAX_LINE_QUANTITY)
-        for variant, (stock, _) in _published_variants(guest_lines).items()
-    }
-    outcome = store.guest_merge(
-        token,
-        user.pk,
-        caps,
-        max_lines=settings.CART_MAX_LINES,
-        line_max=settings.CART_MAX_LINE_QUANTITY,
-    )
+    for _ in range(MERGE_ATTEMPTS):
+        guest_lines = store.cart_lines(CartKey(token=token)) or {}
+        published = _published_variants(guest_lines)
+        caps = {  # 0: the line is dropped
+            variant: min(
+                published.get(variant, (0,))[0], settings.CART_MAX_LINE_QUANTITY
+            )
+            for variant in guest_lines
+        }
+        outcome = store.guest_merge(
+            token,
+            user.pk,
+            caps,
+            max_lines=settings.CART_MAX_LINES,
+            line_max=settings.CART_MAX_LINE_QUANTITY,
+        )
+        if outcome != "stale":  # a line was added to the guest cart meanwhile
+            break
+    else:
+        raise CartUnavailable("The guest cart kept changing during the merge.")
     if outcome == "missing":
         raise CartError(ErrorCode.INVALID_TOKEN, TOKEN_UNKNOWN, field="token")
 
@@ -123,11 +137,12 @@ def cart_get(*, user, token: str | None) -> CartSnapshot | None:
 
 
 def _snapshot(key: CartKey) -> CartSnapshot:
-    quantities = store.cart_lines(key)
-    if quantities is None:
+    state = store.cart_read(key)
+    if state is None:
         if key.token is not None:  # a guest token that is unknown or expired
             raise CartError(ErrorCode.INVALID_TOKEN, TOKEN_UNKNOWN, field="token")
-        quantities = {}  # a user's cart is created by its first write
+        state = store.CartState({}, "")  # a user's cart is made by its first write
+    quantities = state.lines
     variants = _published_variants(quantities)
     gone = [variant for variant in quantities if variant not in variants]
     store.lines_drop(key, gone)
@@ -135,6 +150,7 @@ def _snapshot(key: CartKey) -> CartSnapshot:
         key=key,
         quantities={v: q for v, q in sorted(quantities.items()) if v in variants},
         prices={v: price for v, (_, price) in variants.items()},
+        revision=state.revision,
     )
 
 

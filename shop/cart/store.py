@@ -2,8 +2,11 @@
 
 A cart is one Redis hash, ``cart:user:<id>`` or ``cart:guest:<token>``, mapping a
 variant id to a quantity, plus a marker field ``_`` that keeps an emptied cart (and
-its token) alive. Every write is one Lua script, so concurrent requests never lose
-an update, and refreshes the TTL. Prices are never stored here.
+its token) alive and holds the cart's *revision*: a random value every write
+replaces, so one read tells the lines and which state of the cart they are (a
+checkout turns one revision into at most one order). Every write is one Lua
+script, so concurrent requests never lose an update, and refreshes the TTL. Prices
+are never stored here.
 
 Scripts check everything first and write only if every line passes, so a refused
 request changes nothing.
@@ -21,6 +24,8 @@ from shop.cart.errors import CartUnavailable
 
 MARKER = "_"
 TOKEN_BYTES = 32  # 256 bits; token_urlsafe gives 43 characters
+# Carts written before revisions existed hold "1" in the marker: that is their
+# revision until their next write (no order was ever placed from a revision).
 
 
 @dataclass(frozen=True)
@@ -57,15 +62,20 @@ def _ttl() -> int:
     return settings.CART_TTL_DAYS * 24 * 3600
 
 
+def _revision() -> str:
+    return secrets.token_hex(8)
+
+
 # ---------------------------------------------------------------- scripts
 
-# KEYS[1] cart. ARGV: ttl, create (1/0), max lines, then (variant, add, cap)...
+# KEYS[1] cart. ARGV: ttl, create (1/0), max lines, revision, then
+# (variant, add, cap)...
 # -> {"ok"} | {"missing"} | {"over", variant, current, ...} | {"too_many"}
 _ADD = """
 local key = KEYS[1]
 if redis.call('EXISTS', key) == 0 and ARGV[2] ~= '1' then return {'missing'} end
 local over, new_lines = {}, 0
-for i = 4, #ARGV, 3 do
+for i = 5, #ARGV, 3 do
   local current = tonumber(redis.call('HGET', key, ARGV[i]) or '0')
   if current == 0 then new_lines = new_lines + 1 end
   if current + tonumber(ARGV[i + 1]) > tonumber(ARGV[i + 2]) then
@@ -75,19 +85,19 @@ end
 if #over > 0 then table.insert(over, 1, 'over'); return over end
 local lines = redis.call('HLEN', key) - redis.call('HEXISTS', key, '_')
 if lines + new_lines > tonumber(ARGV[3]) then return {'too_many'} end
-redis.call('HSETNX', key, '_', '1')
-for i = 4, #ARGV, 3 do redis.call('HINCRBY', key, ARGV[i], ARGV[i + 1]) end
+redis.call('HSET', key, '_', ARGV[4])
+for i = 5, #ARGV, 3 do redis.call('HINCRBY', key, ARGV[i], ARGV[i + 1]) end
 redis.call('EXPIRE', key, ARGV[1])
 return {'ok'}
 """
 
-# KEYS[1] cart. ARGV: ttl, create (1/0), max lines, then (variant, quantity)...;
-# 0 removes.
+# KEYS[1] cart. ARGV: ttl, create (1/0), max lines, revision, then
+# (variant, quantity)...; 0 removes.
 _UPDATE = """
 local key = KEYS[1]
 if redis.call('EXISTS', key) == 0 and ARGV[2] ~= '1' then return {'missing'} end
 local lines = redis.call('HLEN', key) - redis.call('HEXISTS', key, '_')
-for i = 4, #ARGV, 2 do
+for i = 5, #ARGV, 2 do
   local present = redis.call('HEXISTS', key, ARGV[i]) == 1
   if ARGV[i + 1] == '0' then
     if present then lines = lines - 1 end
@@ -96,8 +106,8 @@ for i = 4, #ARGV, 2 do
   end
 end
 if lines > tonumber(ARGV[3]) then return {'too_many'} end
-redis.call('HSETNX', key, '_', '1')
-for i = 4, #ARGV, 2 do
+redis.call('HSET', key, '_', ARGV[4])
+for i = 5, #ARGV, 2 do
   if ARGV[i + 1] == '0' then redis.call('HDEL', key, ARGV[i])
   else redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
 end
@@ -105,26 +115,28 @@ redis.call('EXPIRE', key, ARGV[1])
 return {'ok'}
 """
 
-# KEYS[1] cart. ARGV: ttl, create (1/0), variants... Removes the variants' lines,
-# or every line when no variant is named.
+# KEYS[1] cart. ARGV: ttl, create (1/0), revision, variants... Removes the
+# variants' lines, or every line when no variant is named.
 _REMOVE = """
 local key = KEYS[1]
 if redis.call('EXISTS', key) == 0 and ARGV[2] ~= '1' then return {'missing'} end
-if #ARGV == 2 then
+if #ARGV == 3 then
   redis.call('DEL', key)
 else
-  for i = 3, #ARGV do redis.call('HDEL', key, ARGV[i]) end
+  for i = 4, #ARGV do redis.call('HDEL', key, ARGV[i]) end
 end
-redis.call('HSET', key, '_', '1')
+redis.call('HSET', key, '_', ARGV[3])
 redis.call('EXPIRE', key, ARGV[1])
 return {'ok'}
 """
 
-# KEYS[1] cart. ARGV: (variant, quantity)... Subtracts, dropping lines that reach 0.
+# KEYS[1] cart. ARGV: revision, then (variant, quantity)... Subtracts, dropping
+# lines that reach 0.
 _SUBTRACT = """
 local key = KEYS[1]
 if redis.call('EXISTS', key) == 0 then return {'missing'} end
-for i = 1, #ARGV, 2 do
+redis.call('HSET', key, '_', ARGV[1])
+for i = 2, #ARGV, 2 do
   local current = tonumber(redis.call('HGET', key, ARGV[i]) or '0')
   local left = current - tonumber(ARGV[i + 1])
   if left > 0 then redis.call('HSET', key, ARGV[i], left)
@@ -134,8 +146,11 @@ return {'ok'}
 """
 
 # KEYS: guest cart, user cart, merged marker. ARGV: ttl, user id, max lines, line
-# maximum, then (variant, cap)... Quantities add, capped by each variant's cap
-# (never below what the user already had); unknown variants are dropped.
+# maximum, revision, then (variant, cap)... Quantities add, capped by each
+# variant's cap (never below what the user already had); a cap of 0 drops the line
+# (a deleted or unpublished variant). A guest line with no cap given (added since
+# the caps were read) changes nothing: the reply is {"stale"} and the caller reads
+# the caps again.
 _MERGE = """
 local guest, user, marker = KEYS[1], KEYS[2], KEYS[3]
 if redis.call('EXISTS', guest) == 0 then
@@ -143,9 +158,12 @@ if redis.call('EXISTS', guest) == 0 then
   return {'missing'}
 end
 local caps = {}
-for i = 5, #ARGV, 2 do caps[ARGV[i]] = tonumber(ARGV[i + 1]) end
-local lines = redis.call('HLEN', user) - redis.call('HEXISTS', user, '_')
+for i = 6, #ARGV, 2 do caps[ARGV[i]] = tonumber(ARGV[i + 1]) end
 local fields = redis.call('HGETALL', guest)
+for i = 1, #fields, 2 do
+  if fields[i] ~= '_' and caps[fields[i]] == nil then return {'stale'} end
+end
+local lines = redis.call('HLEN', user) - redis.call('HEXISTS', user, '_')
 for i = 1, #fields, 2 do
   local variant, quantity = fields[i], tonumber(fields[i + 1])
   local cap = caps[variant]
@@ -158,7 +176,7 @@ for i = 1, #fields, 2 do
     end
   end
 end
-redis.call('HSETNX', user, '_', '1')
+redis.call('HSET', user, '_', ARGV[5])
 redis.call('EXPIRE', user, ARGV[1])
 redis.call('DEL', guest)
 redis.call('SET', marker, ARGV[2], 'EX', ARGV[1])
@@ -180,20 +198,32 @@ def _run(source: str, keys: Sequence[str], args: Sequence) -> list:
 # ---------------------------------------------------------------- operations
 
 
-def cart_lines(key: CartKey) -> dict[int, int] | None:
-    """Variant id -> quantity; None when the cart does not exist (an existing
-    cart always holds its marker field, so one HGETALL tells both)."""
+@dataclass(frozen=True)
+class CartState:
+    """A cart's lines (variant id -> quantity) and the revision they are."""
+
+    lines: dict[int, int]
+    revision: str
+
+
+def cart_read(key: CartKey) -> CartState | None:
+    """The cart's lines and revision in one read; None when the cart does not
+    exist (an existing cart always holds its marker field)."""
     try:
         fields = get_redis_connection("default").hgetall(key.redis_key)
     except RedisError as error:
         raise CartUnavailable(str(error)) from error
     if not fields:
         return None
-    return {
-        int(variant): int(quantity)
-        for variant, quantity in fields.items()
-        if variant.decode() != MARKER
-    }
+    revision = fields.pop(MARKER.encode(), b"").decode()
+    lines = {int(variant): int(quantity) for variant, quantity in fields.items()}
+    return CartState(lines, revision)
+
+
+def cart_lines(key: CartKey) -> dict[int, int] | None:
+    """Variant id -> quantity; None when the cart does not exist."""
+    state = cart_read(key)
+    return None if state is None else state.lines
 
 
 def lines_add(
@@ -208,7 +238,7 @@ def lines_add(
     Returns ``["ok"]``, ``["missing"]``, ``["too_many"]`` or
     ``["over", variant, current quantity, ...]`` for the lines over their cap.
     """
-    args = [_ttl(), "1" if create else "0", max_lines]
+    args = [_ttl(), "1" if create else "0", max_lines, _revision()]
     for variant, quantity, cap in lines:
         args += [variant, quantity, cap]
     return _run(_ADD, [key.redis_key], args)
@@ -218,7 +248,7 @@ def lines_set(
     key: CartKey, lines: Iterable[tuple[int, int]], *, create: bool, max_lines: int
 ) -> str:
     """Set ``(variant, quantity)`` lines, 0 removing: "ok", "missing" or "too_many"."""
-    args = [_ttl(), "1" if create else "0", max_lines]
+    args = [_ttl(), "1" if create else "0", max_lines, _revision()]
     for variant, quantity in lines:
         args += [variant, quantity]
     return _run(_UPDATE, [key.redis_key], args)[0]
@@ -228,21 +258,24 @@ def lines_remove(key: CartKey, variants: Sequence[int], *, create: bool) -> str:
     """Remove the variants' lines (at least one): "ok" or "missing"."""
     if not variants:
         raise ValueError("Name at least one variant; lines_clear empties a cart.")
-    args = [_ttl(), "1" if create else "0", *variants]
+    args = [_ttl(), "1" if create else "0", _revision(), *variants]
     return _run(_REMOVE, [key.redis_key], args)[0]
 
 
 def lines_clear(key: CartKey, *, create: bool) -> str:
     """Remove every line, keeping the cart (and its token): "ok" or "missing"."""
-    return _run(_REMOVE, [key.redis_key], [_ttl(), "1" if create else "0"])[0]
+    args = [_ttl(), "1" if create else "0", _revision()]
+    return _run(_REMOVE, [key.redis_key], args)[0]
 
 
 def lines_subtract(key: CartKey, quantities: dict[int, int]) -> str:
     """Take bought quantities out of the cart (lines added since stay)."""
-    args = []
+    if not quantities:
+        return "ok"
+    args = [_revision()]
     for variant, quantity in quantities.items():
         args += [variant, quantity]
-    return _run(_SUBTRACT, [key.redis_key], args)[0] if args else "ok"
+    return _run(_SUBTRACT, [key.redis_key], args)[0]
 
 
 def lines_drop(key: CartKey, variants: Iterable[int]) -> None:
@@ -264,13 +297,15 @@ def guest_merge(
     max_lines: int,
     line_max: int,
 ) -> str:
-    """Move the guest cart ``token`` into the user's: "merged", "already", "missing"."""
+    """Move the guest cart ``token`` into the user's: "merged", "already",
+    "missing", or "stale" (nothing done: the guest cart holds a variant ``caps``
+    does not name; read the caps again)."""
     keys = [
         CartKey(token=token).redis_key,
         CartKey(user_id=user_id).redis_key,
         _merged_key(token),
     ]
-    args = [_ttl(), user_id, max_lines, line_max]
+    args = [_ttl(), user_id, max_lines, line_max, _revision()]
     for variant, cap in caps.items():
         args += [variant, cap]
     return _run(_MERGE, keys, args)[0]

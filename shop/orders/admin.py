@@ -126,3 +126,7 @@ class OrderAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # orders come from checkout
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Orders are records: cancel one (the action above gives its stock back).
+        return False

@@ -2,8 +2,8 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import models
-from django.db.models import Q
+from django.db import models, transaction
+from django.db.models import ProtectedError, Q
 from django.utils import timezone
 
 # Crockford's base32 without look-alikes: order numbers are read over the phone.
@@ -34,6 +34,29 @@ class OrderStatus(models.TextChoices):
     REFUNDED = "REFUNDED", "Refunded"
 
 
+# Orders in progress: awaiting payment (holding reserved stock) or paid and owed
+# to the buyer. They are canceled through order_transition, never deleted.
+OPEN_STATUSES = (OrderStatus.PENDING_PAYMENT, OrderStatus.PAID)
+
+
+def _refuse_deleting_open(orders: models.QuerySet) -> None:
+    open_orders = list(orders.filter(status__in=OPEN_STATUSES))
+    if open_orders:
+        numbers = ", ".join(order.number for order in open_orders[:5])
+        raise ProtectedError(
+            f"Orders in progress are not deleted ({numbers}): cancel them with "
+            "order_transition, which gives their stock back.",
+            set(open_orders),
+        )
+
+
+class OrderQuerySet(models.QuerySet):
+    def delete(self):
+        with transaction.atomic():
+            _refuse_deleting_open(self.select_for_update())
+            return super().delete()
+
+
 class Order(models.Model):
     """A placed order: what was bought, at which prices, by whom, and its status.
 
@@ -61,6 +84,11 @@ class Order(models.Model):
     # Who placed it, for idempotency: "user:<id>" or "guest:<cart token>".
     buyer_key = models.CharField(max_length=80, editable=False)
     idempotency_key = models.CharField(max_length=100, blank=True, default="")
+    # The state of the cart it was placed from: one cart state, one order at most
+    # (a double-clicked checkout without an idempotency key returns this one).
+    cart_revision = models.CharField(
+        max_length=32, blank=True, default="", editable=False
+    )
 
     shipping_name = models.CharField(max_length=200)
     shipping_line1 = models.CharField(max_length=200)
@@ -99,6 +127,8 @@ class Order(models.Model):
     )
     refund_claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
 
+    objects = OrderQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
@@ -106,6 +136,11 @@ class Order(models.Model):
                 fields=["buyer_key", "idempotency_key"],
                 condition=~Q(idempotency_key=""),
                 name="orders_order_idempotent_per_buyer",
+            ),
+            models.UniqueConstraint(
+                fields=["buyer_key", "cart_revision"],
+                condition=~Q(cart_revision=""),
+                name="orders_order_one_per_cart_revision",
             ),
             models.CheckConstraint(
                 condition=Q(total__gte=0) & Q(subtotal__gte=0),
@@ -123,6 +158,12 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+    def delete(self, *args, **kwargs):
+        """Refused (ProtectedError) while the order is in progress."""
+        with transaction.atomic():
+            _refuse_deleting_open(Order.objects.select_for_update().filter(pk=self.pk))
+            return super().delete(*args, **kwargs)
 
 
 class OrderLine(models.Model):

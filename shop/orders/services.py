@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from shop.cart.errors import CartError, CartUnavailable
 from shop.cart.services import (
@@ -37,6 +38,12 @@ LATE_PAYMENT_TRANSITIONS: dict[str, set[str]] = {
 }
 
 NUMBER_ATTEMPTS = 5
+# The largest amount the order's money columns hold (9,999,999,999.99).
+_TOTAL = Order._meta.get_field("total")
+TOTAL_MAX = (
+    Decimal(10) ** (_TOTAL.max_digits - _TOTAL.decimal_places)
+    - Decimal(10) ** -_TOTAL.decimal_places
+)
 CONFIRMATION_TASK = "workers.tasks.orders.order_confirmation_send"
 # The buyer's email when an order reaches a status.
 EMAIL_TASKS = {
@@ -152,27 +159,36 @@ def checkout_complete(
         cart = cart_checkout_lines(user=user, token=cart_token)
     except CartError as error:
         raise OrderError(error.code, error.message, field="cartToken") from error
+    # This state of the cart became an order already (a double click, a retry
+    # reading the cart before the first request emptied it): that order.
+    if earlier := _earlier_order(buyer_key, idempotency_key, cart.revision):
+        return earlier
     if not cart.quantities:
-        # A retry racing the first request may find the cart already emptied.
-        if earlier := _earlier_order(buyer_key, idempotency_key):
-            return earlier
         raise OrderError(ErrorCode.CART_EMPTY, "The cart is empty.", field="cartToken")
 
     try:
         return _place_order(user, email, address, buyer_key, idempotency_key, cart)
     except IntegrityError:
-        if idempotency_key is None:
-            raise
-        # A concurrent request with the same key committed first: answer its order.
-        return Order.objects.get(buyer_key=buyer_key, idempotency_key=idempotency_key)
+        # A concurrent request with the same key or the same cart state committed
+        # first: answer its order.
+        if earlier := _earlier_order(buyer_key, idempotency_key, cart.revision):
+            return earlier
+        raise
 
 
-def _earlier_order(buyer_key: str, idempotency_key: str | None) -> Order | None:
-    if not idempotency_key:
+def _earlier_order(
+    buyer_key: str, idempotency_key: str | None, cart_revision: str = ""
+) -> Order | None:
+    """The buyer's order placed with this idempotency key or from this state of
+    their cart, if any."""
+    same = Q()
+    if idempotency_key:
+        same |= Q(idempotency_key=idempotency_key)
+    if cart_revision:
+        same |= Q(cart_revision=cart_revision)
+    if not same:
         return None
-    return Order.objects.filter(
-        buyer_key=buyer_key, idempotency_key=idempotency_key
-    ).first()
+    return Order.objects.filter(same, buyer_key=buyer_key).order_by("pk").first()
 
 
 @transaction.atomic
@@ -185,9 +201,10 @@ def _place_order(
     cart: CartSnapshot,
 ) -> Order:
     variants = stock_lock(cart.quantities)
-    # A request with the same key that held these locks before us has committed
-    # its order by now: answer that one rather than judge stock it already took.
-    if earlier := _earlier_order(buyer_key, idempotency_key):
+    # A request with the same key or cart state that held these locks before us
+    # has committed its order by now: answer that one rather than judge stock it
+    # already took.
+    if earlier := _earlier_order(buyer_key, idempotency_key, cart.revision):
         return earlier
     problems = []
     for index, (variant_id, quantity) in enumerate(cart.quantities.items()):
@@ -225,11 +242,19 @@ def _place_order(
         for variant_id, quantity in cart.quantities.items()
     ]
     subtotal = sum((line.total for line in lines), start=Decimal("0.00"))
+    if subtotal > TOTAL_MAX:
+        raise OrderError(
+            ErrorCode.INVALID,
+            f"An order can total at most {TOTAL_MAX:,} {settings.SHOP_CURRENCY}: "
+            "split it into several orders.",
+            field="lines",
+        )
     order = _order_create(
         user=user if user.is_authenticated else None,
         email=email,
         buyer_key=buyer_key,
         idempotency_key=idempotency_key or "",
+        cart_revision=cart.revision,
         shipping_name=address.name,
         shipping_line1=address.line1,
         shipping_line2=address.line2,

@@ -837,11 +837,15 @@ def orders_expire(*, now: datetime | None = None) -> list[int]:
     )
     expired = []
     for order_id in candidates:
+        # Each order on its own: one that fails waits for the next run, the rest
+        # of the batch still gives its stock back now.
         try:
             if order_expire(order_id=order_id, now=now):
                 expired.append(order_id)
         except PaymentError as error:
             logger.warning("Order %s not expired yet: %s", order_id, error.message)
+        except Exception:
+            logger.exception("Order %s not expired: unexpected error", order_id)
     return expired
 
 
@@ -853,7 +857,9 @@ def order_expire(*, order_id: int, now: datetime | None = None) -> bool:
     for payment_id in open_payments.values_list("pk", flat=True):
         payment_close_at_stripe(payment_id=payment_id)
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
+        order = Order.objects.select_for_update().filter(pk=order_id).first()
+        if order is None:  # gone since the batch was listed
+            return False
         if order.status != OrderStatus.PENDING_PAYMENT or order.reserved_until >= now:
             return False
         # Money received but not applied (an amount mismatch) keeps the order

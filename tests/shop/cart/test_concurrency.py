@@ -4,6 +4,7 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 
 from shop.cart import services, store
+from shop.catalog.models import Product
 from tests.concurrency import race
 from tests.factories import UserFactory, make_product
 
@@ -51,3 +52,38 @@ def test_concurrent_adds_never_pass_the_stock():
     assert hammer(8, 5, add) == []
     assert store.cart_lines(store.CartKey(user_id=user.pk)) == {variant.pk: 30}
     assert refused == ["INSUFFICIENT_STOCK"] * 10
+
+
+def test_a_line_added_to_the_guest_cart_while_it_merges_is_kept(monkeypatch):
+    user = UserFactory()
+    lamp = make_product(variants=[{"quantity_available": 5}]).variants.get()
+    mug = make_product(variants=[{"quantity_available": 5}]).variants.get()
+    guest = AnonymousUser()
+    token = services.cart_lines_add(user=guest, token=None, lines=[(lamp.pk, 1)]).token
+    real_merge = store.guest_merge
+    calls = []
+
+    def merge_after_another_tab_adds(*args, **kwargs):
+        if not calls:  # between the stock read and the merge script
+            services.cart_lines_add(user=guest, token=token, lines=[(mug.pk, 2)])
+        calls.append(args)
+        return real_merge(*args, **kwargs)
+
+    monkeypatch.setattr(store, "guest_merge", merge_after_another_tab_adds)
+    services.cart_merge(user=user, token=token)
+
+    assert store.cart_lines(store.CartKey(user_id=user.pk)) == {lamp.pk: 1, mug.pk: 2}
+    assert store.cart_lines(store.CartKey(token=token)) is None
+    assert len(calls) == 2
+
+
+def test_a_merge_still_drops_lines_of_unpublished_variants():
+    user = UserFactory()
+    lamp = make_product(variants=[{"quantity_available": 5}]).variants.get()
+    hidden = make_product(variants=[{"quantity_available": 5}]).variants.get()
+    token = services.cart_lines_add(
+        user=AnonymousUser(), token=None, lines=[(lamp.pk, 1), (hidden.pk, 1)]
+    ).token
+    Product.objects.filter(pk=hidden.product_id).update(is_published=False)
+    services.cart_merge(user=user, token=token)
+    assert store.cart_lines(store.CartKey(user_id=user.pk)) == {lamp.pk: 1}

@@ -6,9 +6,10 @@ import pytest
 
 from shop.catalog.models import ProductVariant
 from shop.orders.models import Order
+from shop.orders.services import checkout_complete
 from tests.concurrency import race
-from tests.factories import make_product
-from tests.orders_helpers import guest_cart, guest_checkout
+from tests.factories import UserFactory, make_product
+from tests.orders_helpers import ADDRESS, guest_cart, guest_checkout, user_cart
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,4 +48,35 @@ def test_a_retried_checkout_racing_itself_makes_one_order():
     assert all(isinstance(o, Order) for o in outcomes), outcomes
     assert len({o.pk for o in outcomes}) == 1
     assert Order.objects.count() == 1
+    assert ProductVariant.objects.get(pk=variant.pk).quantity_available == 8
+
+
+def test_a_double_clicked_checkout_without_a_key_makes_one_order():
+    variant = make_product(variants=[{"quantity_available": 10}]).variants.get()
+    token = guest_cart((variant, 1))
+    outcomes = race([lambda: guest_checkout(token) for _ in range(3)])
+    assert all(isinstance(o, Order) for o in outcomes), outcomes
+    assert len({o.pk for o in outcomes}) == 1
+    assert Order.objects.count() == 1
+    assert ProductVariant.objects.get(pk=variant.pk).quantity_available == 9
+
+
+def test_a_signed_in_buyers_parallel_checkouts_with_different_keys_make_one_order():
+    user = UserFactory()
+    variant = make_product(variants=[{"quantity_available": 10}]).variants.get()
+    user_cart(user, (variant, 2))
+    outcomes = race(
+        [
+            lambda key=key: checkout_complete(
+                user=user,
+                cart_token=None,
+                email=None,
+                address=ADDRESS,
+                idempotency_key=key,
+            )
+            for key in ("tab-1", "tab-2", None, None)
+        ]
+    )
+    assert all(isinstance(o, Order) for o in outcomes), outcomes
+    assert len({o.pk for o in outcomes}) == 1
     assert ProductVariant.objects.get(pk=variant.pk).quantity_available == 8

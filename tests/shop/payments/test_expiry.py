@@ -4,6 +4,7 @@ buyer completed meanwhile pays the order instead of it being canceled."""
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from shop.orders.models import Order, OrderStatus
@@ -178,3 +179,33 @@ def test_a_session_unknown_to_stripe_does_not_block_expiry(stripe_fake, variant)
     reservation_ended(order)
     assert orders_expire() == [order.pk]
     assert Payment.objects.get(pk=payment.pk).status == PaymentStatus.EXPIRED
+
+
+def test_a_vanished_order_does_not_stop_the_batch(variant, monkeypatch, caplog):
+    first, gone, broken, last = (
+        guest_checkout(guest_cart((variant, 1))) for _ in range(4)
+    )
+    for order in (first, gone, broken, last):
+        reservation_ended(order)
+    real = services.order_expire
+
+    def meanwhile(*, order_id, now):
+        if order_id == gone.pk:  # deleted behind the shop's back since the listing
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "DELETE FROM orders_orderline WHERE order_id = %s", [order_id]
+                )
+                cursor.execute("DELETE FROM orders_order WHERE id = %s", [order_id])
+        if order_id == broken.pk:
+            raise RuntimeError("the database hiccuped")
+        return real(order_id=order_id, now=now)
+
+    monkeypatch.setattr(services, "order_expire", meanwhile)
+    assert orders_expire() == [first.pk, last.pk]
+    assert [status(o) for o in (first, broken, last)] == [
+        S.CANCELED,
+        S.PENDING_PAYMENT,
+        S.CANCELED,
+    ]
+    assert stock(variant) == 10 - 4 + 2
+    assert f"Order {broken.pk} not expired" in caplog.text
