@@ -16,8 +16,8 @@ from shop.orders.selectors import order_by_token
 @strawberry.type
 class OrderQuery:
     @strawberry_django.field(
-        description="By id for its owner or staff (null for anyone else); by token "
-        "for anyone holding it."
+        description="By id for its owner or staff with the orders.view_order "
+        "permission (null for anyone else); by token for anyone holding it."
     )
     def order(
         self, info: Info, id: relay.GlobalID | None = None, token: str | None = None
