@@ -1,5 +1,7 @@
 """Concurrent cart writes against real Redis lose no update."""
 
+import time
+
 import pytest
 from django.contrib.auth.models import AnonymousUser
 
@@ -87,3 +89,29 @@ def test_a_merge_still_drops_lines_of_unpublished_variants():
     Product.objects.filter(pk=hidden.product_id).update(is_published=False)
     services.cart_merge(user=user, token=token)
     assert store.cart_lines(store.CartKey(user_id=user.pk)) == {lamp.pk: 1}
+
+
+def test_adds_racing_a_merge_are_all_in_the_users_cart_or_refused():
+    user = UserFactory()
+    variants = [
+        make_product(variants=[{"quantity_available": 5}]).variants.get()
+        for _ in range(30)
+    ]
+    guest = AnonymousUser()
+    token = services.cart_lines_add(
+        user=guest, token=None, lines=[(variants[0].pk, 1)]
+    ).token
+    added = [variants[0].pk]
+
+    def keep_adding():
+        for variant in variants[1:]:
+            # Once merged the token is spent: INVALID_TOKEN ends the loop.
+            services.cart_lines_add(user=guest, token=token, lines=[(variant.pk, 1)])
+            added.append(variant.pk)
+
+    def merge_soon():
+        time.sleep(0.01)
+        services.cart_merge(user=user, token=token)
+
+    assert race([keep_adding, merge_soon]) in ([None, None], ["INVALID_TOKEN", None])
+    assert store.cart_lines(store.CartKey(user_id=user.pk)) == dict.fromkeys(added, 1)
