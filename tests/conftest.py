@@ -107,6 +107,19 @@ def staff_user(db):
 
 
 @pytest.fixture
+def superuser(db):
+    return UserFactory(email="boss@example.com", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def admin_client(superuser) -> Client:
+    """A browser signed in to the admin as ``superuser`` (boss@example.com)."""
+    client = Client()
+    client.force_login(superuser)
+    return client
+
+
+@pytest.fixture
 def stripe_fake(settings):
     """A local Stripe API the shop's client talks to (STRIPE_API_BASE)."""
     fake = FakeStripe()

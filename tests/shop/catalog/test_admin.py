@@ -3,22 +3,12 @@
 from decimal import Decimal
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from shop.catalog.models import Attribute, AttributeValue, Product
-from tests.factories import UserFactory, make_product, value
+from tests.factories import make_product, value
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client() -> Client:
-    client = Client()
-    client.force_login(
-        UserFactory(email="boss@example.com", is_staff=True, is_superuser=True)
-    )
-    return client
 
 
 @pytest.mark.parametrize(

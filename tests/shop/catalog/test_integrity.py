@@ -7,24 +7,13 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.test import Client
 from django.urls import reverse
 
 from shop.catalog.models import AssignedAttribute, Category, Product
 from shop.catalog.selectors import category_with_descendant_ids, product_conditions
 from tests.admin_helpers import admin_errors, form_data
 from tests.concurrency import race
-from tests.factories import CategoryFactory, UserFactory, make_product, value
-
-
-@pytest.fixture
-def admin_client(db) -> Client:
-    client = Client()
-    client.force_login(
-        UserFactory(email="boss@example.com", is_staff=True, is_superuser=True)
-    )
-    return client
-
+from tests.factories import CategoryFactory, make_product, value
 
 # ---------------------------------------------------------------- category tree
 

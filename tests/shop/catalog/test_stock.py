@@ -2,7 +2,6 @@
 recorded; no admin page writes back the stock it showed."""
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from shop.catalog.errors import CatalogError
@@ -12,18 +11,6 @@ from tests.admin_helpers import admin_errors, form_data
 from tests.concurrency import race
 from tests.factories import UserFactory, make_product
 from tests.orders_helpers import guest_cart, guest_checkout
-
-
-@pytest.fixture
-def boss(db):
-    return UserFactory(email="boss@example.com", is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def admin_client(boss) -> Client:
-    client = Client()
-    client.force_login(boss)
-    return client
 
 
 def stock(variant) -> int:
@@ -179,27 +166,29 @@ def test_stock_never_goes_below_zero_and_a_refused_change_changes_nothing(db):
     assert stock_change({a.pk: -2, b.pk: 3}) == {a.pk: 0, b.pk: 4}
 
 
-def test_an_adjustment_of_a_missing_variant_or_zero_units_is_refused(variant, boss):
+def test_an_adjustment_of_a_missing_variant_or_zero_units_is_refused(
+    variant, superuser
+):
     with pytest.raises(CatalogError) as missing:
         stock_adjust(
-            variant_id=variant.pk + 999, delta=1, reason="RECEIVED", staff=boss
+            variant_id=variant.pk + 999, delta=1, reason="RECEIVED", staff=superuser
         )
     assert missing.value.code == "NOT_FOUND"
     with pytest.raises(CatalogError) as zero:
-        stock_adjust(variant_id=variant.pk, delta=0, reason="RECEIVED", staff=boss)
+        stock_adjust(variant_id=variant.pk, delta=0, reason="RECEIVED", staff=superuser)
     assert (zero.value.code, zero.value.field) == ("INVALID", "delta")
     assert not StockAdjustment.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)
 def test_adjustments_racing_checkouts_lose_no_unit():
-    boss = UserFactory(is_staff=True)
+    staff = UserFactory(is_staff=True)
     variant = make_product(variants=[{"quantity_available": 10}]).variants.get()
     carts = [guest_cart((variant, 1)) for _ in range(8)]
     tasks = [lambda token=token: guest_checkout(token) for token in carts]
     tasks += [
         lambda delta=delta: stock_adjust(
-            variant_id=variant.pk, delta=delta, reason="COUNTED", staff=boss
+            variant_id=variant.pk, delta=delta, reason="COUNTED", staff=staff
         )
         for delta in (5, 5, 5, 5, -1, -1, -1, -1)
     ]

@@ -6,12 +6,11 @@ from decimal import Decimal
 
 import pytest
 from django.db.models import ProtectedError
-from django.test import Client
 from django.urls import reverse
 
 from shop.orders.models import Order, OrderStatus
 from shop.orders.services import order_transition
-from tests.factories import UserFactory, make_product
+from tests.factories import make_product
 from tests.orders_helpers import (
     ADDRESS_INPUT,
     guest_cart,
@@ -30,13 +29,6 @@ CHECKOUT = """mutation($input: CheckoutInput!) {
 @pytest.fixture
 def variant(db):
     return make_product(variants=[{"quantity_available": 5}]).variants.get()
-
-
-@pytest.fixture
-def admin_client(db) -> Client:
-    client = Client()
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
-    return client
 
 
 # ---------------------------------------------------------------- one cart state

@@ -6,18 +6,11 @@ from django.test import Client
 from django.urls import reverse
 
 from shop.payments.models import Payment, StripeEvent
-from tests.factories import UserFactory, make_product
+from tests.factories import make_product
 from tests.orders_helpers import guest_cart, guest_checkout
 from tests.payments_helpers import deliver_ok, open_session, session_completed
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client(db) -> Client:
-    client = Client()
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
-    return client
 
 
 @pytest.fixture
