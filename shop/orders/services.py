@@ -130,7 +130,8 @@ def checkout_complete(
     and publishes the order event. Any failure changes nothing.
 
     The same ``idempotency_key`` from the same buyer returns the first order, even
-    when two requests race (a unique constraint decides).
+    when two requests race (a unique constraint decides). So does the same state of
+    the cart (its revision), with or without a key: one cart state, one order.
     """
     problems: list[OrderError] = []
     try:
