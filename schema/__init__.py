@@ -11,7 +11,7 @@ from schema.accounts.queries import AccountQuery
 from schema.cart.mutations import CartMutation
 from schema.cart.queries import CartQuery
 from schema.catalog.queries import CatalogQuery
-from schema.extensions import ErrorCodes
+from schema.extensions import ErrorCodes, QueryCost
 from schema.naming import ShopNameConverter
 from schema.orders.mutations import OrderMutation
 from schema.orders.queries import OrderQuery
@@ -40,6 +40,7 @@ schema = strawberry.Schema(
         lambda: QueryDepthLimiter(max_depth=settings.GRAPHQL_MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=settings.GRAPHQL_MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=settings.GRAPHQL_MAX_TOKENS),
+        QueryCost,
         ErrorCodes,
     ],
 )

@@ -184,7 +184,29 @@ if EMBEDDED_DATABASE:
     }
 else:
     DATABASES = {"default": env.db_url("DATABASE_URL")}
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", 60))
+    # Each process keeps a pool of at most DB_POOL_MAX_SIZE connections, however
+    # many requests it serves at once (under ASGI every request runs in a thread of
+    # its own: persistent per-thread connections would grow with concurrency).
+    # A request that finds the pool busy waits up to DB_POOL_TIMEOUT_SECONDS.
+    # A process holds at most DB_POOL_MAX_SIZE connections: keep (web processes +
+    # Celery worker processes + beat) x DB_POOL_MAX_SIZE under PostgreSQL's
+    # max_connections. DB_POOL_MAX_SIZE=0 turns the pool off (persistent
+    # connections, DB_CONN_MAX_AGE: for WSGI or behind PgBouncer).
+    DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=8)
+    if DB_POOL_MAX_SIZE > 0:
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": min(env.int("DB_POOL_MIN_SIZE", default=1), DB_POOL_MAX_SIZE),
+            "max_size": DB_POOL_MAX_SIZE,
+            "timeout": env.float("DB_POOL_TIMEOUT_SECONDS", default=10.0),
+            # Idle connections above min_size are closed after this many seconds.
+            "max_idle": 300,
+        }
+    else:
+        DATABASES["default"].setdefault(
+            "CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60)
+        )
+    # Connections are checked before use: a restarted PostgreSQL costs no request.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str(
         "DATABASE_TEST_NAME", default="test_shop"
@@ -299,6 +321,16 @@ GRAPHQL_MAX_DEPTH = env.int("GRAPHQL_MAX_DEPTH", default=10)
 GRAPHQL_MAX_ALIASES = env.int("GRAPHQL_MAX_ALIASES", default=30)
 GRAPHQL_MAX_TOKENS = env.int("GRAPHQL_MAX_TOKENS", default=2000)
 GRAPHQL_MAX_PAGE_SIZE = 100
+# The most objects one operation may ask for (page sizes multiplied through the
+# nesting, aliases and fragments counted, variables included); a plain list counts
+# as GRAPHQL_COST_LIST_SIZE items. Refused before it runs: QUERY_TOO_COMPLEX.
+GRAPHQL_MAX_COST = env.int("GRAPHQL_MAX_COST", default=20000)
+GRAPHQL_COST_LIST_SIZE = env.int("GRAPHQL_COST_LIST_SIZE", default=5)
+# Product filters: attribute conditions per request (over every AND / OR / NOT
+# level), values per condition, and AND / OR / NOT levels.
+PRODUCT_FILTER_MAX_ATTRIBUTES = env.int("PRODUCT_FILTER_MAX_ATTRIBUTES", default=20)
+PRODUCT_FILTER_MAX_VALUES = env.int("PRODUCT_FILTER_MAX_VALUES", default=100)
+PRODUCT_FILTER_MAX_DEPTH = env.int("PRODUCT_FILTER_MAX_DEPTH", default=5)
 
 STRAWBERRY_DJANGO = {
     "FIELD_DESCRIPTION_FROM_HELP_TEXT": True,

@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import strawberry
 import strawberry_django
+from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from strawberry import UNSET, relay
 from strawberry.annotation import StrawberryAnnotation
@@ -36,6 +37,10 @@ class AttributeFilter:
     values: list[str] = strawberry.field(
         description="Value slugs; a product matches when it has any of them."
     )
+
+
+def _given(value):
+    return None if value is UNSET else value
 
 
 def _condition(description: str):
@@ -74,31 +79,62 @@ class ProductFilter:
 
     def condition(self) -> Q:
         """This filter's conditions, then AND, OR and NOT, as strawberry-django
-        combines them: ((own AND and) OR or) AND NOT not."""
+        combines them: ((own AND and) OR or) AND NOT not.
 
-        def given(value):
-            return None if value is UNSET else value
-
+        The whole tree is checked first: at most PRODUCT_FILTER_MAX_DEPTH levels
+        of AND / OR / NOT, and the attribute limits counted over every level.
+        """
         try:
-            condition = selectors.product_conditions(
-                search=given(self.search),
-                category=given(self.category),
-                min_price=given(self.min_price),
-                max_price=given(self.max_price),
-                attributes=[
-                    selectors.AttributeCondition(slug=a.slug, values=a.values)
-                    for a in given(self.attributes) or ()
-                ],
-                in_stock=given(self.in_stock),
-            )
+            self._check_tree()
+            return self._condition()
         except CatalogError as error:
             raise graphql_error(error) from error
-        if given(self.AND):
-            condition &= self.AND.condition()
-        if given(self.OR):
-            condition |= self.OR.condition()
-        if given(self.NOT):
-            condition &= ~self.NOT.condition()
+
+    def _levels(self) -> list["ProductFilter"]:
+        levels, pending = [], [(self, 1)]
+        while pending:
+            level, depth = pending.pop()
+            if depth > settings.PRODUCT_FILTER_MAX_DEPTH:
+                raise CatalogError(
+                    ErrorCode.INVALID,
+                    f"Nest AND, OR and NOT at most "
+                    f"{settings.PRODUCT_FILTER_MAX_DEPTH - 1} levels deep.",
+                    field="filters",
+                )
+            levels.append(level)
+            for nested in (level.AND, level.OR, level.NOT):
+                if _given(nested):
+                    pending.append((nested, depth + 1))
+        return levels
+
+    def _check_tree(self) -> None:
+        counted = 0
+        for level in self._levels():
+            conditions = level._attribute_conditions()
+            selectors.attribute_conditions_checked(conditions, counted_before=counted)
+            counted += len(conditions)
+
+    def _attribute_conditions(self) -> list[selectors.AttributeCondition]:
+        return [
+            selectors.AttributeCondition(slug=a.slug, values=a.values)
+            for a in _given(self.attributes) or ()
+        ]
+
+    def _condition(self) -> Q:
+        condition = selectors.product_conditions(
+            search=_given(self.search),
+            category=_given(self.category),
+            min_price=_given(self.min_price),
+            max_price=_given(self.max_price),
+            attributes=self._attribute_conditions(),
+            in_stock=_given(self.in_stock),
+        )
+        if _given(self.AND):
+            condition &= self.AND._condition()
+        if _given(self.OR):
+            condition |= self.OR._condition()
+        if _given(self.NOT):
+            condition &= ~self.NOT._condition()
         return condition
 
 

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
+from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
 from django.db.models import Exists, F, FloatField, OuterRef, Q, QuerySet
@@ -32,6 +33,31 @@ class AttributeCondition:
 
     slug: str
     values: Sequence[str]
+
+
+def attribute_conditions_checked(
+    conditions: Sequence[AttributeCondition], *, counted_before: int = 0
+) -> None:
+    """Refuse (CatalogError INVALID) more attribute conditions than
+    PRODUCT_FILTER_MAX_ATTRIBUTES in one request (``counted_before`` are those of
+    the same request's other filter levels), or more values in one condition than
+    PRODUCT_FILTER_MAX_VALUES: each costs the database a subquery or a comparison,
+    and no storefront needs thousands."""
+    most = settings.PRODUCT_FILTER_MAX_ATTRIBUTES
+    if counted_before + len(conditions) > most:
+        raise CatalogError(
+            ErrorCode.INVALID,
+            f"At most {most} attribute conditions in one product filter.",
+            field="filters.attributes",
+        )
+    most = settings.PRODUCT_FILTER_MAX_VALUES
+    for index, condition in enumerate(conditions):
+        if len(condition.values) > most:
+            raise CatalogError(
+                ErrorCode.INVALID,
+                f"At most {most} values in one attribute condition.",
+                field=f"filters.attributes.{index}.values",
+            )
 
 
 # What each product sort key orders by. Price is the lowest variant price, rating
@@ -152,9 +178,11 @@ def product_conditions(
     of its variants is all of that. Attribute values match OR within one attribute
     and AND across attributes; a product-level value (Brand) counts for every
     variant. ``in_stock=False`` means no variant can be bought. Raises CatalogError
-    (INVALID) for a negative or inverted price range.
+    (INVALID) for a negative or inverted price range, or more attribute conditions
+    or values than the settings allow.
     """
     min_price, max_price = _checked_price_bounds(min_price, max_price)
+    attribute_conditions_checked(attributes)
     condition = Q()
 
     if category is not None:

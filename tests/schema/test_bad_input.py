@@ -128,7 +128,8 @@ def test_syntax_error(gql, product):
     only_error(gql("{ products { "), "GRAPHQL_PARSE_FAILED")
 
 
-def test_depth_limit(gql, product):
+def test_depth_limit(gql, product, settings):
+    settings.GRAPHQL_MAX_COST = 10**12  # each level multiplies the estimated cost
     deep = "{ categories { " + "children { " * 10 + "slug" + " }" * 10 + " } }"
     error = only_error(gql(deep), "GRAPHQL_VALIDATION_FAILED")
     assert "depth" in error["message"].lower()
@@ -213,3 +214,52 @@ def test_nul_characters_are_a_400(gql, product, query, variables):
     )
     assert response.status_code == 400
     assert "NUL" in response.content.decode()
+
+
+# Only the shop's own words reach a client: never Python's or a library's.
+LEAKS = ("codec", "utf-8", "literal", "int()", "base64", "padding", "expected to")
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        (
+            "query($f: ProductFilter) { products(filters: $f) { totalCount } }",
+            {"f": {"search": "\ud800x"}},
+        ),
+        (
+            "query($f: ProductFilter) { products(filters: $f) { totalCount } }",
+            {"f": {"category": "\udfffphones"}},
+        ),
+        ("query($id: ID!) { node(id: $id) { id } }", {"id": "garbage"}),
+        (
+            "query($id: ID!) { node(id: $id) { id } }",
+            {"id": to_base64("ProductVariant", "\u00b2")},
+        ),
+        (
+            "query($id: ID) { product(id: $id) { slug } }",
+            {"id": to_base64("Product", "\u0661\u0662")},  # Arabic-Indic 12
+        ),
+        ("query($c: String) { products(after: $c) { totalCount } }", {"c": "%%%"}),
+    ],
+)
+def test_error_messages_never_carry_python_text(gql, product, query, variables):
+    result = gql(query, variables)
+    assert result.status in (200, 400), result.body
+    for error in result.errors:
+        assert error["extensions"]["code"] in ("INVALID", "GRAPHQL_VALIDATION_FAILED")
+        assert not any(leak in error["message"] for leak in LEAKS), error
+
+
+def test_an_id_with_non_ascii_digits_is_invalid_in_a_mutation(gql, product):
+    result = gql(
+        """mutation($id: ID!) { cartLinesAdd(lines: [{variantId: $id, quantity: 1}]) {
+             errors { field code message } } }""",
+        {"id": to_base64("ProductVariant", "\u00b2")},
+    )
+    [error] = result.data["cartLinesAdd"]["errors"]
+    assert error == {
+        "field": "lines.0.variantId",
+        "code": "INVALID",
+        "message": "Not the ID of a ProductVariant.",
+    }
