@@ -4,10 +4,11 @@ usage: scripts/bench [cart|catalog|checkout|all] [--seconds N] [--concurrency N]
 
 Each benchmark seeds the demo catalog into its own database (BENCH_DATABASE_URL,
 default postgres://postgres@127.0.0.1:5432/shop_bench; Redis BENCH_REDIS_URL,
-default redis://127.0.0.1:6379/14), starts ``uvicorn shop.asgi:application`` with
-one worker on a free loopback port, drives it over HTTP from client threads for a
-fixed time, and prints operations per second and latency percentiles. Load goes to
-127.0.0.1 only, is bounded in time, and stops by itself.
+default redis://127.0.0.1:6379/14), starts one worker of
+``uvicorn shop.asgi:application --no-proxy-headers`` on a free loopback port,
+drives it over HTTP from client threads for a fixed time, and prints operations
+per second and latency percentiles. Load goes to 127.0.0.1 only, is bounded in
+time, and stops by itself.
 """
 
 import argparse
@@ -115,6 +116,7 @@ class Server:
                 "1",
                 "--lifespan",
                 "off",
+                "--no-proxy-headers",  # as every shop server (shop/serve.py)
                 "--no-access-log",
                 "--log-level",
                 "warning",

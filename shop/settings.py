@@ -161,6 +161,11 @@ GRAPHQL_JWT = {
 LOGIN_FAILURES_PER_EMAIL = env.int("LOGIN_FAILURES_PER_EMAIL", default=5)
 LOGIN_FAILURES_PER_IP = env.int("LOGIN_FAILURES_PER_IP", default=20)
 LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=900)
+# register attempts (whatever their outcome) per client IP per window. Generous: an
+# office or a mobile carrier's NAT puts many buyers behind one address; this only
+# caps scripted sign-ups and probing which emails have accounts.
+REGISTRATIONS_PER_IP = env.int("REGISTRATIONS_PER_IP", default=50)
+REGISTRATION_WINDOW_SECONDS = env.int("REGISTRATION_WINDOW_SECONDS", default=3600)
 # Reverse proxies in front of the app that append to X-Forwarded-For; 0 trusts none
 # and takes the client IP from the connection.
 TRUSTED_PROXY_COUNT = env.int("DJANGO_TRUSTED_PROXY_COUNT", default=0)

@@ -29,10 +29,15 @@ def _token_payload(pair: services.TokenPair) -> TokenPayload:
 
 @strawberry.type
 class AccountMutation:
-    @strawberry.mutation(description="Create a buyer's account (then tokenAuth).")
-    def register(self, email: str, password: str) -> RegisterPayload:
+    @strawberry.mutation(
+        description="Create a buyer's account (then tokenAuth). Attempts are "
+        "throttled per client IP."
+    )
+    def register(self, info: Info, email: str, password: str) -> RegisterPayload:
         try:
-            user = services.user_register(email=email, password=password)
+            user = services.user_register(
+                email=email, password=password, client_ip=client_ip(info)
+            )
         except AccountError as error:
             return RegisterPayload(errors=user_errors(error))
         return RegisterPayload(user=user)

@@ -28,9 +28,10 @@ from graphql_jwt.utils import get_payload, get_user_by_payload
 from shop.accounts.errors import AccountError, ErrorCode
 from shop.accounts.models import User
 from shop.accounts.throttle import (
-    login_failure_record,
-    login_failures_reset,
-    login_throttle_check,
+    login_attempt_abandoned,
+    login_attempt_begin,
+    login_attempt_succeeded,
+    registration_attempt,
 )
 from shop.core.errors import email_checked
 
@@ -58,12 +59,15 @@ def _password_checked(password: str, user: User) -> None:
         ) from error
 
 
-def user_register(*, email: str, password: str) -> User:
+def user_register(*, email: str, password: str, client_ip: str | None = None) -> User:
     """Create a buyer's account. The email is stored lower-cased.
 
-    Raises AccountError: REQUIRED / INVALID (email), ALREADY_EXISTS (email taken, in
-    any case), INVALID (password refused by the validators, their messages joined).
+    Raises AccountError: THROTTLED (more than REGISTRATIONS_PER_IP attempts from
+    ``client_ip`` in the window; nothing is checked or created), REQUIRED /
+    INVALID (email), ALREADY_EXISTS (email taken, in any case), INVALID (password
+    refused by the validators, their messages joined).
     """
+    registration_attempt(client_ip=client_ip)
     email = email_checked(email, AccountError)
     user = User(email=email)
     problems = []
@@ -121,15 +125,21 @@ def token_obtain(*, email: str, password: str, client_ip: str | None) -> TokenPa
 
     A wrong email and a wrong password get the same INVALID_CREDENTIALS. Failures
     are counted per email and per client IP; past the limit the answer is THROTTLED
-    (with the wait) until the window ends. A success resets the email's counter.
+    (with the wait) until the window ends. The attempt is counted before the
+    password is checked, in the same atomic step as the limit's check: racing
+    requests get at most the limit of password checks. A success resets the email's
+    counter (and does not count against the IP).
     """
     email = User.objects.normalize_email(email)
-    login_throttle_check(email=email, client_ip=client_ip)
-    user = authenticate(username=email, password=password) if email else None
+    login_attempt_begin(email=email, client_ip=client_ip)
+    try:
+        user = authenticate(username=email, password=password) if email else None
+    except Exception:
+        login_attempt_abandoned(email=email, client_ip=client_ip)
+        raise
     if user is None:
-        login_failure_record(email=email, client_ip=client_ip)
         raise AccountError(ErrorCode.INVALID_CREDENTIALS, INVALID_CREDENTIALS)
-    login_failures_reset(email=email)
+    login_attempt_succeeded(email=email, client_ip=client_ip)
     with transaction.atomic():
         locked = _user_locked(user.pk)
         # A password change or a deactivation committed since the check above

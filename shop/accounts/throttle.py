@@ -1,4 +1,16 @@
-"""Sign-in failure counters in Redis, per email and per client IP."""
+"""Attempt counters in Redis: sign-ins per email and per client IP, registrations
+per client IP.
+
+Each attempt takes a slot in one atomic step (``_TAKE``, a Lua script): the
+counters are read, compared with their limits and incremented together, so racing
+requests cannot all pass a check made before any of them was counted. For
+sign-ins, at most LOGIN_FAILURES_PER_EMAIL passwords per email (and
+LOGIN_FAILURES_PER_IP per IP) are checked per window, however many requests race.
+A successful sign-in gives its slots back (the email's counter is reset, the IP's
+decremented): the counters hold failures, plus the attempts still in flight.
+
+Fails open: if Redis does not answer, nothing is throttled (it is logged).
+"""
 
 import hashlib
 import logging
@@ -11,73 +23,128 @@ from shop.accounts.errors import AccountError, ErrorCode
 
 logger = logging.getLogger(__name__)
 
-# INCR each key and start its window on the first failure: one atomic round trip.
-_RECORD = """
+# KEYS: the counters; ARGV[1]: the window in seconds; ARGV[1 + i]: KEYS[i]'s limit.
+# When a counter is at its limit, nothing is counted and the answer is the longest
+# wait in seconds; otherwise every counter is incremented (its window starts with
+# its first attempt) and the answer is 0.
+_TAKE = """
+local wait = 0
+for i, key in ipairs(KEYS) do
+  if tonumber(redis.call('GET', key) or '0') >= tonumber(ARGV[i + 1]) then
+    local ttl = redis.call('TTL', key)
+    if ttl < 0 then
+      redis.call('EXPIRE', key, ARGV[1])
+      ttl = tonumber(ARGV[1])
+    end
+    wait = math.max(wait, ttl, 1)
+  end
+end
+if wait > 0 then
+  return wait
+end
 for i, key in ipairs(KEYS) do
   if redis.call('INCR', key) == 1 then
     redis.call('EXPIRE', key, ARGV[1])
+  end
+end
+return 0
+"""
+
+# KEYS: counters to give one slot back to (never below zero, window kept).
+_GIVE_BACK = """
+for i, key in ipairs(KEYS) do
+  if tonumber(redis.call('GET', key) or '0') > 0 then
+    redis.call('DECR', key)
   end
 end
 return 1
 """
 
 
-def _keys(email: str, client_ip: str | None) -> dict[str, tuple[str, int]]:
-    digest = hashlib.sha256(email.encode()).hexdigest()
-    keys = {
-        "email": (f"throttle:login:email:{digest}", settings.LOGIN_FAILURES_PER_EMAIL)
-    }
-    if client_ip:
-        keys["ip"] = (f"throttle:login:ip:{client_ip}", settings.LOGIN_FAILURES_PER_IP)
-    return keys
+def _email_key(email: str) -> str:
+    return f"throttle:login:email:{hashlib.sha256(email.encode()).hexdigest()}"
 
 
-def login_throttle_check(*, email: str, client_ip: str | None) -> None:
-    """Raise THROTTLED, with the wait, when the email or the IP failed too often.
+def _ip_key(client_ip: str) -> str:
+    return f"throttle:login:ip:{client_ip}"
 
-    Fails open: if Redis does not answer, sign-in is not blocked (it is logged).
-    """
-    redis = get_redis_connection("default")
-    keys = _keys(email, client_ip)
-    try:
-        with redis.pipeline(transaction=False) as pipe:
-            for key, _ in keys.values():
-                pipe.get(key)
-                pipe.ttl(key)
-            replies = pipe.execute()
-    except RedisError:
-        logger.exception("Sign-in throttle unavailable; not throttling")
+
+def _take(
+    counters: list[tuple[str, int]], window: int, what: str, field: str | None
+) -> None:
+    """Count one attempt in every counter, or raise THROTTLED with the wait."""
+    if not counters:
         return
-    waits = []
-    for index, (_, limit) in enumerate(keys.values()):
-        count, ttl = replies[2 * index], replies[2 * index + 1]
-        if count is not None and int(count) >= limit:
-            waits.append(max(int(ttl), 1))
-    if waits:
-        wait = max(waits)
+    keys = [key for key, _ in counters]
+    limits = [limit for _, limit in counters]
+    try:
+        wait = int(
+            get_redis_connection("default").eval(
+                _TAKE, len(keys), *keys, window, *limits
+            )
+        )
+    except RedisError:
+        logger.exception("Throttle unavailable; not throttling %s", what)
+        return
+    if wait:
         minutes, seconds = divmod(wait, 60)
         raise AccountError(
             ErrorCode.THROTTLED,
-            f"Too many failed sign-ins. Try again in {minutes} min {seconds} s.",
-            field="email",
+            f"Too many {what}. Try again in {minutes} min {seconds} s.",
+            field=field,
         )
 
 
-def login_failure_record(*, email: str, client_ip: str | None) -> None:
-    """Count one failed sign-in for the email and the IP."""
-    keys = [key for key, _ in _keys(email, client_ip).values()]
-    try:
-        get_redis_connection("default").eval(
-            _RECORD, len(keys), *keys, settings.LOGIN_FAILURE_WINDOW_SECONDS
-        )
-    except RedisError:
-        logger.exception("Sign-in throttle unavailable; failure not counted")
+def login_attempt_begin(*, email: str, client_ip: str | None) -> None:
+    """Count a sign-in attempt for the email and the IP before its password is
+    checked; raise THROTTLED, with the wait, when either is at its limit.
+
+    The attempt stays counted as a failure unless ``login_attempt_succeeded`` or
+    ``login_attempt_abandoned`` gives it back.
+    """
+    counters = [(_email_key(email), settings.LOGIN_FAILURES_PER_EMAIL)]
+    if client_ip:
+        counters.append((_ip_key(client_ip), settings.LOGIN_FAILURES_PER_IP))
+    _take(
+        counters,
+        settings.LOGIN_FAILURE_WINDOW_SECONDS,
+        "failed sign-ins",
+        field="email",
+    )
 
 
-def login_failures_reset(*, email: str) -> None:
-    """Forget the email's failures (after a successful sign-in)."""
-    key, _ = _keys(email, None)["email"]
+def login_attempt_succeeded(*, email: str, client_ip: str | None) -> None:
+    """The password was right: forget the email's failures and give the IP its
+    slot back."""
     try:
-        get_redis_connection("default").delete(key)
+        with get_redis_connection("default").pipeline(transaction=False) as pipe:
+            pipe.delete(_email_key(email))
+            if client_ip:
+                pipe.eval(_GIVE_BACK, 1, _ip_key(client_ip))
+            pipe.execute()
     except RedisError:
-        logger.exception("Sign-in throttle unavailable; counter not reset")
+        logger.exception("Throttle unavailable; sign-in counters not reset")
+
+
+def login_attempt_abandoned(*, email: str, client_ip: str | None) -> None:
+    """The password could not be checked (an error, not a wrong password): give
+    the email and the IP their slots back."""
+    keys = [_email_key(email)] + ([_ip_key(client_ip)] if client_ip else [])
+    try:
+        get_redis_connection("default").eval(_GIVE_BACK, len(keys), *keys)
+    except RedisError:
+        logger.exception("Throttle unavailable; sign-in attempt not given back")
+
+
+def registration_attempt(*, client_ip: str | None) -> None:
+    """Count a registration attempt from the IP (whatever its outcome: it also
+    bounds how fast ``register`` can be asked which emails exist); raise THROTTLED,
+    with the wait, past REGISTRATIONS_PER_IP per REGISTRATION_WINDOW_SECONDS."""
+    if not client_ip:
+        return
+    _take(
+        [(f"throttle:register:ip:{client_ip}", settings.REGISTRATIONS_PER_IP)],
+        settings.REGISTRATION_WINDOW_SECONDS,
+        "registrations from this address",
+        field=None,
+    )

@@ -65,8 +65,9 @@ def running(
 
 @contextlib.contextmanager
 def uvicorn(env: dict, log: Path) -> Iterator[str]:
-    """uvicorn serving the shop with ``env`` on a free port; yields its base URL
-    once /readyz/ answers."""
+    """uvicorn serving the shop with ``env`` on a free port, proxy headers off as
+    in every documented command (shop.serve); yields its base URL once /readyz/
+    answers."""
     port = free_port()
     command = [
         str(ROOT / ".venv" / "bin" / "uvicorn"),
@@ -75,6 +76,27 @@ def uvicorn(env: dict, log: Path) -> Iterator[str]:
         str(port),
         "--lifespan",
         "off",
+        "--no-proxy-headers",
+    ]
+    with running(command, env=env, port=port, log=log, probe="/readyz/") as base:
+        yield base
+
+
+@contextlib.contextmanager
+def gunicorn(env: dict, log: Path) -> Iterator[str]:
+    """gunicorn with one uvicorn worker, as in production, on a free port; yields
+    its base URL once /readyz/ answers."""
+    port = free_port()
+    command = [
+        str(ROOT / ".venv" / "bin" / "gunicorn"),
+        "shop.asgi:application",
+        "-k",
+        "shop.serve.UvicornWorker",
+        "--no-control-socket",
+        "-w",
+        "1",
+        "-b",
+        f"127.0.0.1:{port}",
     ]
     with running(command, env=env, port=port, log=log, probe="/readyz/") as base:
         yield base

@@ -112,13 +112,13 @@ def test_a_sign_in_with_the_old_password_during_a_password_change_is_refused(
     monkeypatch,
 ):
     user = UserFactory(password=PASSWORD)
-    checked = services.login_failures_reset
+    checked = services.login_attempt_succeeded
 
     def slowly(**kwargs):  # the password was checked; the token is not issued yet
         checked(**kwargs)
         time.sleep(ROTATION_SECONDS)
 
-    monkeypatch.setattr(services, "login_failures_reset", slowly)
+    monkeypatch.setattr(services, "login_attempt_succeeded", slowly)
     signed_in, changed = race(
         [
             lambda: sign_in(user),
