@@ -12,6 +12,7 @@ from schema.cart.mutations import CartMutation
 from schema.cart.queries import CartQuery
 from schema.catalog.queries import CatalogQuery
 from schema.extensions import ErrorCodes, QueryCost
+from schema.logging import IntrospectionSetting, RequestIdInErrors, ShopSchema
 from schema.naming import ShopNameConverter
 from schema.orders.mutations import OrderMutation
 from schema.orders.queries import OrderQuery
@@ -28,7 +29,7 @@ class Mutation(AccountMutation, CartMutation, OrderMutation, PaymentMutation):
     pass
 
 
-schema = strawberry.Schema(
+schema = ShopSchema(
     query=Query,
     mutation=Mutation,
     config=StrawberryConfig(
@@ -41,6 +42,8 @@ schema = strawberry.Schema(
         lambda: MaxAliasesLimiter(max_alias_count=settings.GRAPHQL_MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=settings.GRAPHQL_MAX_TOKENS),
         QueryCost,
+        IntrospectionSetting,
+        RequestIdInErrors,  # before ErrorCodes: it reads the codes
         ErrorCodes,
     ],
 )

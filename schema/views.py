@@ -4,6 +4,7 @@ import json
 import re
 
 from cross_web import HTTPException  # what strawberry's views raise for a 400
+from django.conf import settings
 from strawberry.django.views import GraphQLView
 
 # A NUL character, raw or as a GraphQL/JSON escape inside the document text.
@@ -28,7 +29,16 @@ def _contains_nul(data: object) -> bool:
 class ShopGraphQLView(GraphQLView):
     """Strawberry's Django view, with two more refusals as HTTP 400: a body nested
     too deeply for Python's JSON parser (a 500 otherwise), and NUL characters,
-    which PostgreSQL cannot store or compare."""
+    which PostgreSQL cannot store or compare. GraphiQL is served only while
+    GRAPHQL_GRAPHIQL is on (otherwise a browser gets a 404)."""
+
+    @property
+    def graphql_ide(self):
+        return self._graphql_ide if settings.GRAPHQL_GRAPHIQL else None
+
+    @graphql_ide.setter
+    def graphql_ide(self, value) -> None:
+        self._graphql_ide = value
 
     def decode_json(self, data: str | bytes) -> object:
         try:

@@ -46,6 +46,8 @@ if DEBUG and not CORS_ALLOWED_ORIGINS:
     # A storefront dev server on this machine (localhost:3000, :5173...) may call.
     CORS_ALLOWED_ORIGIN_REGEXES = [r"^https?://(localhost|127\.0\.0\.1)(:\d+)?$"]
 CORS_URLS_REGEX = r"^/graphql/?$"
+# A storefront may read the request id of an answer (to quote it to support).
+CORS_EXPOSE_HEADERS = ["X-Request-ID"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -69,6 +71,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: its request id and its line cover every response, errors included.
+    "shop.core.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -326,6 +330,13 @@ GRAPHQL_MAX_DEPTH = env.int("GRAPHQL_MAX_DEPTH", default=10)
 GRAPHQL_MAX_ALIASES = env.int("GRAPHQL_MAX_ALIASES", default=30)
 GRAPHQL_MAX_TOKENS = env.int("GRAPHQL_MAX_TOKENS", default=2000)
 GRAPHQL_MAX_PAGE_SIZE = 100
+# Introspection (__schema, __type) answers by default: the schema is public (the
+# SDL is in the repository) and storefront code generators and GraphiQL need it.
+# Off, such queries are refused with GRAPHQL_VALIDATION_FAILED.
+GRAPHQL_INTROSPECTION = env.bool("GRAPHQL_INTROSPECTION", default=True)
+# The GraphiQL page (a browser GET on /graphql/): on in development, off in
+# production, where nobody should paste a token into a page on the API's origin.
+GRAPHQL_GRAPHIQL = env.bool("GRAPHQL_GRAPHIQL", default=DEBUG)
 # The most objects one operation may ask for (page sizes multiplied through the
 # nesting, aliases and fragments counted, variables included); a plain list counts
 # as GRAPHQL_COST_LIST_SIZE items. Refused before it runs: QUERY_TOO_COMPLEX.
@@ -343,17 +354,49 @@ STRAWBERRY_DJANGO = {
     "MAP_AUTO_ID_AS_GLOBAL_ID": True,
 }
 
+# Logs (shop/core/logs.py): one line per HTTP request (logger shop.request) with
+# its request id, which every other line written meanwhile carries too; one line per
+# GraphQL error (shop.graphql): INFO for client errors, ERROR with the traceback for
+# unexpected ones; an outage of Redis or PostgreSQL is one line per request;
+# secrets are redacted. "json" (one object per line) is the production default,
+# "text" the development one.
+LOG_FORMAT = env.str("DJANGO_LOG_FORMAT", default="text" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured("DJANGO_LOG_FORMAT must be json or text.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    "filters": {
+        "request_context": {"()": "shop.core.logs.RequestContextFilter"},
+        "outages": {"()": "shop.core.logs.DependencyOutageFilter"},
+        "quiet_security": {"()": "shop.core.logs.QuietSecurityFilter"},
+        "redact": {"()": "shop.core.logs.RedactingFilter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "text": {"()": "shop.core.logs.TextFormatter"},
+        "json": {"()": "shop.core.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            # In this order: "outages" drops a traceback "redact" would render.
+            "filters": ["request_context", "outages", "quiet_security", "redact"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {
+        # Through the root's handler only (Django's own console handler has no
+        # filters), and 4xx answers are in the request line already.
+        "django": {"handlers": [], "level": "INFO"},
+        "django.request": {"level": "ERROR"},
         "django.db.backends": {"level": "INFO"},
+        # Replaced by shop.graphql (schema/logging.py).
         "strawberry.execution": {"level": "ERROR"},
+        # uvicorn's access line has the query string (a GET request's document):
+        # the request line replaces it; uvicorn's other lines go through the filters.
+        "uvicorn": {"handlers": [], "propagate": True},
+        "uvicorn.access": {"handlers": [], "propagate": False},
     },
 }
 

@@ -1,4 +1,6 @@
 import json
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +12,7 @@ from django_redis import get_redis_connection
 from graphql_jwt.shortcuts import get_token
 
 from tests.factories import UserFactory
+from tests.log_helpers import LogOutput, captured_log_output
 from tests.stripe_fake import FakeStripe
 
 
@@ -126,3 +129,12 @@ def stripe_fake(settings):
     settings.STRIPE_API_BASE = fake.base
     yield fake
     fake.close()
+
+
+@pytest.fixture
+def log_output(caplog) -> Iterator[LogOutput]:
+    """What settings.LOGGING's handler writes during the test (INFO and up), as
+    production's JSON lines."""
+    caplog.set_level(logging.INFO)
+    with captured_log_output() as output:
+        yield output

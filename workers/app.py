@@ -4,6 +4,8 @@ import os
 
 from celery import Celery
 
+from workers import log_context  # noqa: F401  (connects its signal handlers)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
 
 app = Celery("shop")

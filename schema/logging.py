@@ -1,0 +1,164 @@
+"""How GraphQL errors reach the log, the request id in the answer, and the
+GRAPHQL_INTROSPECTION setting.
+
+strawberry's ``Schema.process_errors`` logs every error at ERROR with its
+traceback, and ``str(error)`` quotes the document around it: inline tokens and
+passwords included. ``ShopSchema`` logs each error once, never the document or the
+variables:
+
+- a client error (any code but INTERNAL_SERVER_ERROR): one INFO line, no traceback,
+  values the client sent replaced by ``<value>``;
+- a service that cannot be reached (Redis, PostgreSQL...): one ERROR line per
+  request and service, no traceback (see shop.core.logs.DependencyOutageFilter);
+- anything else: one ERROR line with the traceback.
+"""
+
+import logging
+import re
+import uuid
+
+import strawberry
+from django.conf import settings
+from graphql import GraphQLError
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import AddValidationRules, SchemaExtension
+from strawberry.types import ExecutionContext
+
+from schema.extensions import INTERNAL, error_code
+from shop.core.logs import (
+    LogScope,
+    current_scope,
+    dependency_down,
+    enter_scope,
+    exit_scope,
+    outage_text,
+)
+
+logger = logging.getLogger("shop.graphql")
+
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"  # schema.cart.resolvers.unavailable
+_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,99}")
+
+# Where graphql-core's messages quote what the client sent: "..., found <value>",
+# "got invalid value <value>; ...", "non-integer value: <value>", "Unexpected Name
+# 'x'", "Value 'x' does not exist", "cannot represent 'x'".
+_QUOTED = r"""(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')"""
+_ECHOED_VALUE = re.compile(
+    rf"(?P<lead>, found|got invalid value|has invalid value|value:|Unexpected)"
+    rf"(?P<echo>(?:{_QUOTED}|[^;])*)"
+    rf"|(?P<lead2>\bValue|cannot represent) (?P<echo2>{_QUOTED})"
+)
+
+
+def _without_values(message: str) -> str:
+    """``message`` with the values the client sent replaced by <value>."""
+
+    def replace(match: re.Match) -> str:
+        if match.group("lead"):
+            return f"{match.group('lead')} <value>"
+        return f"{match.group('lead2')} <value>"
+
+    return _ECHOED_VALUE.sub(replace, message)
+
+
+def operation_name(execution_context: ExecutionContext | None) -> str | None:
+    """The operation's name if it is a GraphQL name (the client chose it)."""
+    try:
+        name = execution_context.operation_name if execution_context else None
+    except Exception:  # a document that did not parse
+        return None
+    return name if name and _NAME.fullmatch(name) else None
+
+
+def _field_path(error: GraphQLError) -> str | None:
+    return ".".join(str(part) for part in error.path) if error.path else None
+
+
+def log_error(error: GraphQLError, execution_context: ExecutionContext | None) -> None:
+    """Log one GraphQL error the shop's way (see the module's docstring)."""
+    code = error_code(error)
+    scope = current_scope()
+    if scope is not None:
+        scope.error_codes.append(code)
+    where = _field_path(error)
+    extra = {
+        "code": code,
+        "field_path": where,
+        "operation": operation_name(execution_context),
+    }
+    at = f" at {where}" if where else ""
+    down = dependency_down(error.original_error)
+    if down is not None:
+        dependency, cause = down
+        logger.error(
+            "GraphQL %s%s: %s",
+            code,
+            at,
+            outage_text(dependency, cause),
+            extra={**extra, "dependency": dependency},
+        )
+    elif code == INTERNAL:
+        logger.error(
+            "GraphQL %s%s: %s",
+            code,
+            at,
+            error.message,
+            exc_info=error.original_error or None,
+            extra=extra,
+        )
+    else:
+        logger.info(
+            "GraphQL %s%s: %s", code, at, _without_values(error.message), extra=extra
+        )
+
+
+class ShopSchema(strawberry.Schema):
+    """strawberry's Schema, logging errors as the shop does (see the module)."""
+
+    def process_errors(
+        self,
+        errors: list[GraphQLError],
+        execution_context: ExecutionContext | None = None,
+    ) -> None:
+        for error in errors:
+            log_error(error, execution_context)
+
+
+class RequestIdInErrors(SchemaExtension):
+    """Notes the operation in the request's log scope, and gives every
+    INTERNAL_SERVER_ERROR and SERVICE_UNAVAILABLE error ``extensions.requestId``:
+    the id of the log lines about it (also in the X-Request-ID header over HTTP).
+
+    An operation without a request scope (over WebSocket) gets a scope and a
+    request id of its own. List it before ErrorCodes: it must see the codes.
+    """
+
+    def on_operation(self):
+        scope = current_scope()
+        token = None
+        if scope is None:
+            scope = LogScope(request_id=uuid.uuid4().hex)
+            token = enter_scope(scope)
+        try:
+            yield
+            scope.operation = operation_name(self.execution_context) or scope.operation
+            result = self.execution_context.result
+            for error in getattr(result, "errors", None) or []:
+                extensions = error.extensions
+                if extensions is not None and extensions.get("code") in (
+                    INTERNAL,
+                    SERVICE_UNAVAILABLE,
+                ):
+                    extensions["requestId"] = scope.request_id
+        finally:
+            if token is not None:
+                exit_scope(token)
+
+
+class IntrospectionSetting(AddValidationRules):
+    """With GRAPHQL_INTROSPECTION off, ``__schema`` and ``__type`` are refused
+    (GRAPHQL_VALIDATION_FAILED); ``__typename`` still answers."""
+
+    def __init__(self) -> None:
+        off = not settings.GRAPHQL_INTROSPECTION
+        super().__init__([NoSchemaIntrospectionCustomRule] if off else [])
