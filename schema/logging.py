@@ -91,7 +91,7 @@ def log_error(error: GraphQLError, execution_context: ExecutionContext | None) -
     if down is not None:
         dependency, cause = down
         logger.error(
-            "GraphQL %s%s: %s",
+            "GraphQL %s%s - %s",
             code,
             at,
             outage_text(dependency, cause),
@@ -99,7 +99,7 @@ def log_error(error: GraphQLError, execution_context: ExecutionContext | None) -
         )
     elif code == INTERNAL:
         logger.error(
-            "GraphQL %s%s: %s",
+            "GraphQL %s%s - %s",
             code,
             at,
             error.message,
@@ -108,7 +108,7 @@ def log_error(error: GraphQLError, execution_context: ExecutionContext | None) -
         )
     else:
         logger.info(
-            "GraphQL %s%s: %s", code, at, _without_values(error.message), extra=extra
+            "GraphQL %s%s - %s", code, at, _without_values(error.message), extra=extra
         )
 
 

@@ -10,7 +10,9 @@ import redis
 from django.db.backends.utils import CursorWrapper
 from django.test import Client
 from django_redis import get_redis_connection
+from graphql import GraphQLError
 
+from schema.logging import log_error
 from shop.catalog import selectors
 from tests.factories import UserFactory, make_product
 from tests.log_helpers import record_texts
@@ -254,3 +256,16 @@ def test_a_database_outage_is_one_line_without_traceback(
     assert "database unavailable (OperationalError: " in errors[0]["message"]
     assert "exc_info" not in errors[0]
     assert log_output.request_line()["dependencies_down"] == ["database"]
+
+
+def test_a_field_named_like_a_secret_does_not_hide_the_message(log_output):
+    error = GraphQLError(
+        "This refresh token is unknown.",
+        path=["refreshToken"],
+        extensions={"code": "INVALID_TOKEN"},
+    )
+    log_error(error, None)
+    [line] = log_output.lines("shop.graphql")
+    assert line["message"] == (
+        "GraphQL INVALID_TOKEN at refreshToken - This refresh token is unknown."
+    )
