@@ -43,8 +43,8 @@ schema = ShopSchema(
         lambda: MaxTokensLimiter(max_token_count=settings.GRAPHQL_MAX_TOKENS),
         QueryCost,
         IntrospectionSetting,
-        RequestIdInErrors,  # before ErrorCodes: it reads the codes
         ErrorCodes,
+        RequestIdInErrors,  # after ErrorCodes: it reads the codes
     ],
 )
 

@@ -124,13 +124,26 @@ class ShopSchema(strawberry.Schema):
             log_error(error, execution_context)
 
 
-class RequestIdInErrors(SchemaExtension):
-    """Notes the operation in the request's log scope, and gives every
-    INTERNAL_SERVER_ERROR and SERVICE_UNAVAILABLE error ``extensions.requestId``:
-    the id of the log lines about it (also in the X-Request-ID header over HTTP).
+ASKS_FOR_REQUEST_ID = (INTERNAL, SERVICE_UNAVAILABLE)
 
-    An operation without a request scope (over WebSocket) gets a scope and a
-    request id of its own. List it before ErrorCodes: it must see the codes.
+
+def with_request_id(errors: list[dict], request_id: str | None) -> list[dict]:
+    """Gives each INTERNAL_SERVER_ERROR and SERVICE_UNAVAILABLE error (as sent to
+    the client) ``extensions.requestId``: the id of the log lines about it."""
+    for error in errors if request_id else ():
+        extensions = error.get("extensions")
+        if extensions is not None and extensions.get("code") in ASKS_FOR_REQUEST_ID:
+            extensions["requestId"] = request_id
+    return errors
+
+
+class RequestIdInErrors(SchemaExtension):
+    """Notes the operation's name in the request's log scope; an operation without
+    one (over WebSocket) gets a scope and a request id of its own, which its
+    INTERNAL_SERVER_ERROR and SERVICE_UNAVAILABLE errors carry in
+    ``extensions.requestId`` (over HTTP, ShopGraphQLView adds it).
+
+    List it after ErrorCodes: a streamed result reaches it with its codes.
     """
 
     def on_operation(self):
@@ -139,20 +152,20 @@ class RequestIdInErrors(SchemaExtension):
         if scope is None:
             scope = LogScope(request_id=uuid.uuid4().hex)
             token = enter_scope(scope)
+        self.request_id = scope.request_id
         try:
             yield
             scope.operation = operation_name(self.execution_context) or scope.operation
-            result = self.execution_context.result
-            for error in getattr(result, "errors", None) or []:
-                extensions = error.extensions
-                if extensions is not None and extensions.get("code") in (
-                    INTERNAL,
-                    SERVICE_UNAVAILABLE,
-                ):
-                    extensions["requestId"] = scope.request_id
         finally:
             if token is not None:
                 exit_scope(token)
+
+    def on_stream_result(self, result):
+        for error in getattr(result, "errors", None) or []:
+            code = (error.extensions or {}).get("code")
+            if code in ASKS_FOR_REQUEST_ID:
+                error.extensions["requestId"] = self.request_id
+        yield
 
 
 class IntrospectionSetting(AddValidationRules):

@@ -7,6 +7,8 @@ from cross_web import HTTPException  # what strawberry's views raise for a 400
 from django.conf import settings
 from strawberry.django.views import GraphQLView
 
+from schema.logging import with_request_id
+
 # A NUL character, raw or as a GraphQL/JSON escape inside the document text.
 _NUL_ESCAPE = re.compile(r"\\u0000", re.IGNORECASE)
 
@@ -39,6 +41,15 @@ class ShopGraphQLView(GraphQLView):
     @graphql_ide.setter
     def graphql_ide(self, value) -> None:
         self._graphql_ide = value
+
+    def process_result(self, request, result):
+        """The answer, INTERNAL_SERVER_ERROR and SERVICE_UNAVAILABLE errors with
+        ``extensions.requestId`` (also in the X-Request-ID header)."""
+        response = super().process_result(request, result)
+        with_request_id(
+            response.get("errors") or [], getattr(request, "request_id", None)
+        )
+        return response
 
     def decode_json(self, data: str | bytes) -> object:
         try:
