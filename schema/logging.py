@@ -24,6 +24,7 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import AddValidationRules, SchemaExtension
 from strawberry.types import ExecutionContext
 
+from schema.cart.resolvers import SERVICE_UNAVAILABLE
 from schema.extensions import INTERNAL, error_code
 from shop.core.logs import (
     LogScope,
@@ -36,7 +37,6 @@ from shop.core.logs import (
 
 logger = logging.getLogger("shop.graphql")
 
-SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"  # schema.cart.resolvers.unavailable
 _NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,99}")
 
 # Where graphql-core's messages quote what the client sent: "..., found <value>",
