@@ -9,16 +9,25 @@ from strawberry.django.views import GraphQLView
 
 from schema.logging import with_request_id
 
-# A NUL character, raw or as a GraphQL/JSON escape inside the document text.
-_NUL_ESCAPE = re.compile(r"\\u0000", re.IGNORECASE)
+# The GraphQL escape of a NUL character in the document: \u0000 not itself escaped
+# (an even run of backslashes before it, "\\u0000", is a backslash and "u0000").
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
 
 
 def _contains_nul(data: object) -> bool:
+    """A NUL anywhere in the decoded body, or escaped in the document's text.
+
+    Only the document is parsed again (by GraphQL); variables are values already,
+    so the six characters \\u0000 in a password or a search are just text.
+    """
+    query = data.get("query") if isinstance(data, dict) else None
+    if isinstance(query, str) and _NUL_ESCAPE.search(query):
+        return True
     stack = [data]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            if "\x00" in item or _NUL_ESCAPE.search(item):
+            if "\x00" in item:
                 return True
         elif isinstance(item, dict):
             stack.extend(item.keys())

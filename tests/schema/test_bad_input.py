@@ -216,6 +216,22 @@ def test_nul_characters_are_a_400(gql, product, query, variables):
     assert "NUL" in response.content.decode()
 
 
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        # Six characters of text, not a NUL: a variable is a value already...
+        (
+            "query($f: ProductFilter) { products(filters: $f) { totalCount } }",
+            {"f": {"search": "\\u0000"}},
+        ),
+        # ...and in the document an escaped backslash comes first.
+        ('{ products(filters: {search: "\\\\u0000"}) { totalCount } }', {}),
+    ],
+)
+def test_the_text_backslash_u0000_is_not_a_nul(gql, product, query, variables):
+    assert gql.ok(query, variables)["products"]["totalCount"] == 0
+
+
 # Only the shop's own words reach a client: never Python's or a library's.
 LEAKS = ("codec", "utf-8", "literal", "int()", "base64", "padding", "expected to")
 
