@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -122,3 +123,40 @@ class Storefront:
             body = json.loads(response.read())
         assert "errors" not in body, body
         return body["data"]
+
+
+@contextlib.contextmanager
+def celery_worker(
+    name: str, env: dict, log: Path, *options: str
+) -> Iterator[subprocess.Popen]:
+    """A real ``celery -A workers worker`` (solo pool unless ``options`` say
+    otherwise) with ``env``, once it answers a ping; stopped (SIGTERM, then SIGKILL)
+    at the end unless it is gone already."""
+    from workers import app
+
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "celery"), "-A", "workers", "worker"]
+            + ["--pool", "solo", "--loglevel", "INFO", "--hostname", f"{name}@%h"]
+            + ["--without-mingle", "--without-gossip", *options],
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            node = f"{name}@{os.uname().nodename}"
+            deadline = time.monotonic() + 60
+            while not app.control.ping(destination=[node], timeout=0.5):
+                assert process.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+            yield process
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(timeout=10)

@@ -4,8 +4,6 @@ webhook signed as Stripe signs it."""
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 import urllib.request
@@ -16,10 +14,14 @@ from django.conf import settings
 
 from shop.catalog.models import ProductVariant
 from shop.orders.models import Order
-from tests.e2e.servers import ROOT, Storefront, server_database_url, uvicorn
+from tests.e2e.servers import (
+    Storefront,
+    celery_worker,
+    server_database_url,
+    uvicorn,
+)
 from tests.factories import make_product
 from tests.stripe_fake import FakeStripe, signature_for, stripe_event
-from workers import app
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -55,27 +57,8 @@ def server(environment, tmp_path):
 @pytest.fixture
 def worker(environment, tmp_path):
     """`celery -A workers worker`, as production runs it."""
-    log = (tmp_path / "worker.log").open("w")
-    process = subprocess.Popen(
-        [CELERY, "-A", "workers", "worker", "--pool", "solo", "-n", "e2e-pay@%h"],
-        cwd=ROOT,
-        env=environment,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not any(
-            "e2e-pay@" in name for r in app.control.ping(timeout=1) for name in r
-        ):
-            assert process.poll() is None, (tmp_path / "worker.log").read_text()
-            assert time.monotonic() < deadline, "the worker did not start"
+    with celery_worker("e2e-pay", environment, tmp_path / "worker.log"):
         yield
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-        log.close()
 
 
 def post_webhook(base: str, event: dict) -> dict:

@@ -9,18 +9,15 @@ import contextlib
 import glob
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import redis
 
 from tests.e2e.servers import ROOT, free_port
-from workers import app
 
 PYTHON = str(Path(sys.executable))
 
@@ -146,35 +143,3 @@ def manage(env: dict, *args: str) -> str:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
-
-
-@contextlib.contextmanager
-def celery_worker(name: str, env: dict, log: Path) -> Iterator[subprocess.Popen]:
-    """A real ``celery -A workers worker`` (solo pool) with ``env``, once it
-    answers a ping; stopped (SIGTERM, then SIGKILL) at the end."""
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "celery"), "-A", "workers", "worker"]
-            + ["--pool", "solo", "--loglevel", "INFO", "--hostname", f"{name}@%h"]
-            + ["--without-mingle", "--without-gossip"],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            node = f"{name}@{os.uname().nodename}"
-            deadline = time.monotonic() + 60
-            while not app.control.ping(destination=[node], timeout=0.5):
-                assert process.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, log.read_text()
-            yield process
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(timeout=10)

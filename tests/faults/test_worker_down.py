@@ -15,9 +15,8 @@ import pytest
 from django_redis import get_redis_connection
 
 from shop.orders.models import Order, OrderStatus
-from tests.e2e.servers import server_database_url
+from tests.e2e.servers import celery_worker, server_database_url
 from tests.factories import make_product
-from tests.faults.services import celery_worker
 from tests.orders_helpers import ADDRESS_INPUT
 from workers import app
 

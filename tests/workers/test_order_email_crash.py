@@ -5,10 +5,10 @@ mail backend (tests/workers/held_mail.py) that a test holds mid-send, so that it
 SIGKILL the worker at that moment.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from email import message_from_bytes
 from pathlib import Path
@@ -16,15 +16,11 @@ from pathlib import Path
 import pytest
 
 from shop.orders.models import Order
-from tests.e2e.servers import server_database_url
+from tests.e2e.servers import celery_worker, server_database_url
 from tests.factories import make_product
 from tests.orders_helpers import guest_cart, guest_checkout
-from workers import app
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-ROOT = Path(__file__).resolve().parents[2]
-CELERY = str(Path(sys.executable).parent / "celery")
 
 
 @pytest.fixture
@@ -39,49 +35,23 @@ def mail_dir(tmp_path):
 @pytest.fixture
 def workers(mail_dir, tmp_path):
     """Starts worker processes on the test database; stops what is left of them."""
-    started: list[subprocess.Popen] = []
+    with contextlib.ExitStack() as running:
 
-    def start(name: str, *options: str, **env: str) -> subprocess.Popen:
-        log = (tmp_path / f"{name}.log").open("w")
-        process = subprocess.Popen(
-            [CELERY, "-A", "workers", "worker", "--loglevel", "INFO"]
-            + ["--hostname", f"{name}@%h", "--without-mingle", "--without-gossip"]
-            + list(options),
-            cwd=ROOT,
-            env={
+        def start(name: str, *options: str, **env: str) -> subprocess.Popen:
+            environment = {
                 **os.environ,
                 "DATABASE_URL": server_database_url(),
                 "DJANGO_SETTINGS_MODULE": "tests.workers.worker_settings",
                 "HELD_MAIL_DIR": str(mail_dir),
                 **env,
-            },
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        started.append(process)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert process.poll() is None, (tmp_path / f"{name}.log").read_text()
-            replies = app.control.ping(destination=[_node(name)], timeout=0.5)
-            if replies:
-                return process
-        pytest.fail((tmp_path / f"{name}.log").read_text())
+            }
+            log = tmp_path / f"{name}.log"
+            return running.enter_context(
+                celery_worker(name, environment, log, *options)
+            )
 
-    yield start
-    (mail_dir / "hold").unlink(missing_ok=True)
-    for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-
-
-def _node(name: str) -> str:
-    return f"{name}@{os.uname().nodename}"
+        yield start
+        (mail_dir / "hold").unlink(missing_ok=True)
 
 
 def wait_for(folder: Path, pattern: str, seconds: float = 30) -> list[Path]:
