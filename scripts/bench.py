@@ -545,8 +545,11 @@ async def follow_orders(
             await subscriber.open()
 
     began = time.monotonic()
+    cpu_before, _ = process_usage(pid)
     await asyncio.gather(*(open_one(subscriber) for subscriber in sockets))
     ready_seconds = time.monotonic() - began
+    cpu_after, _ = process_usage(pid)
+    subscribe_cpu = (cpu_after - cpu_before) / (subscribers * len(orders))
 
     await asyncio.sleep(2)  # let the last subscriptions settle
     cpu_before, _ = process_usage(pid)
@@ -610,6 +613,7 @@ async def follow_orders(
     return {
         "orders": len(orders),
         "ready_seconds": ready_seconds,
+        "subscribe_cpu_ms": subscribe_cpu * 1000,
         "idle_cpu_percent": idle_cpu * 100,
         "rss_mib": rss_idle,
         "rss_added_mib": rss_idle - rss_before,
@@ -650,7 +654,8 @@ def bench_subscriptions(
         f"subscriptions {subscribers} sockets x {result['orders']} "
         f"order{'s' if result['orders'] != 1 else ''} followed "
         f"(graphql-transport-ws, anonymous, by token; {selection}), "
-        f"ready in {result['ready_seconds']:.1f} s\n"
+        f"ready in {result['ready_seconds']:.1f} s "
+        f"(server CPU {result['subscribe_cpu_ms']:.1f} ms per subscription)\n"
         f"  idle {idle_seconds:g} s: server CPU {result['idle_cpu_percent']:.2f}% "
         f"of a core, RSS {result['rss_mib']:.0f} MiB "
         f"(+{result['rss_added_mib']:.0f} MiB for the sockets)\n"
