@@ -16,6 +16,7 @@ from schema.logging import IntrospectionSetting, RequestIdInErrors, ShopSchema
 from schema.naming import ShopNameConverter
 from schema.orders.mutations import OrderMutation
 from schema.orders.queries import OrderQuery
+from schema.orders.subscriptions import OrderSubscription
 from schema.payments.mutations import PaymentMutation
 
 
@@ -29,9 +30,15 @@ class Mutation(AccountMutation, CartMutation, OrderMutation, PaymentMutation):
     pass
 
 
+@strawberry.type(description="What a storefront can follow live, over WebSocket.")
+class Subscription(OrderSubscription):
+    pass
+
+
 schema = ShopSchema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     config=StrawberryConfig(
         relay_max_results=settings.GRAPHQL_MAX_PAGE_SIZE,
         name_converter=ShopNameConverter(),

@@ -1,11 +1,155 @@
-"""GraphQL over WebSocket (graphql-transport-ws), signed in by connection_init."""
+"""GraphQL over WebSocket at /graphql/: graphql-transport-ws (queries, mutations,
+subscriptions) and the legacy graphql-ws (subscriptions), signed in by the
+``connection_init`` payload.
 
+A connection's rights follow its user: each operation re-reads the user and checks
+the access token's expiry, and the socket is closed (4403) when the token expires
+or the user is deactivated, so no subscription outlives them. A client renews by
+reconnecting with a fresh access token.
+"""
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable
+
+from asgiref.sync import ThreadSensitiveContext
 from channels.db import database_sync_to_async
+from graphql import parse
 from strawberry import UNSET
 from strawberry.channels import GraphQLWSConsumer
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
+from strawberry.utils.aio import aclosing
+from strawberry.utils.operation import get_operation_type
 
-from shop.accounts.authentication import authenticate_bearer
+from schema.logging import with_request_id
+from shop.accounts.authentication import (
+    Authentication,
+    access_token_expiry,
+    active_user,
+    anonymous,
+    authenticate_bearer,
+)
+from shop.accounts.events import USER_REVOKED, user_group
+from shop.core.logs import LogScope, enter_scope, exit_scope
+
+# How often a signed-in socket re-reads its user, besides the deactivation event.
+RECHECK_SECONDS = 60.0
+EXPIRED = "The access token has expired: refresh it and reconnect."
+DISABLED = "The account is disabled."
+
+
+class ShopTransportWSHandler(BaseGraphQLTransportWSHandler):
+    """graphql-transport-ws with a fresh context per operation (like a request
+    over HTTP), and queries and mutations run as over HTTP: ``execute_sync`` in a
+    thread of their own, since the resolvers are synchronous Django code."""
+
+    async def run_operation(self, operation) -> None:
+        scope = LogScope(request_id=uuid.uuid4().hex)
+        token = enter_scope(scope)
+        try:
+            context = await self.view.operation_context(self.context, scope)
+            if context is None:  # the connection was closed: its rights are gone
+                return
+            try:
+                kind = get_operation_type(
+                    parse(operation.query), operation.operation_name
+                )
+            except Exception:  # noqa: BLE001 - strawberry reports a bad document
+                kind = None
+            if kind in (OperationType.QUERY, OperationType.MUTATION):
+                await self._run_sync(operation, context, scope)
+            else:
+                await self._run_stream(operation, context)
+        finally:
+            exit_scope(token)
+
+    async def _run_sync(self, operation, context, scope) -> None:
+        def execute():
+            return self.schema.execute_sync(
+                operation.query,
+                variable_values=operation.variables,
+                context_value=context,
+                operation_name=operation.operation_name,
+            )
+
+        try:
+            async with ThreadSensitiveContext():
+                result = await database_sync_to_async(execute)()
+            if (
+                result.data is None
+                and result.errors
+                and all(error.path is None for error in result.errors)
+            ):
+                # A document refused before it ran: the protocol's "error" message.
+                await self._handle_pre_execution_error(
+                    operation, PreExecutionError(data=None, errors=result.errors)
+                )
+                return
+            payload = {"data": result.data}
+            if result.errors:
+                payload["errors"] = with_request_id(
+                    [error.formatted for error in result.errors], scope.request_id
+                )
+            if result.extensions:
+                payload["extensions"] = result.extensions
+            await operation.send_operation_message(
+                {"id": operation.id, "type": "next", "payload": payload}
+            )
+            await operation.send_operation_message(
+                {"id": operation.id, "type": "complete"}
+            )
+        except Exception as error:
+            await self._operation_failed(operation, error)
+
+    async def _run_stream(self, operation, context) -> None:
+        # strawberry's own run_operation, with the operation's context.
+        try:
+            source = await self.schema.stream(
+                operation.query,
+                variable_values=operation.variables,
+                context_value=context,
+                root_value=self.root_value,
+                operation_name=operation.operation_name,
+            )
+            async with aclosing(source):
+                await self._send_result_stream(operation, source)
+            await operation.send_operation_message(
+                {"id": operation.id, "type": "complete"}
+            )
+        except Exception as error:
+            await self._operation_failed(operation, error)
+
+    async def _operation_failed(self, operation, error: Exception) -> None:
+        if error.__class__.__name__ == "_OperationStreamClosed":
+            return  # the client completed it or left
+        await self.handle_task_exception(error)
+        with contextlib.suppress(Exception):
+            await operation.send_operation_message(
+                {"id": operation.id, "type": "complete"}
+            )
+        self.operations.pop(operation.id, None)
+        raise error
+
+
+class _SocketRequest:
+    """Enough of an HTTP request for schema.context: the client's address and
+    headers (for the IP throttles) and the operation's request id."""
+
+    def __init__(self, scope: dict, request_id: str) -> None:
+        client = scope.get("client") or (None, None)
+        self.META = {"REMOTE_ADDR": client[0]}
+        for name, value in scope.get("headers", []):
+            key = "HTTP_" + name.decode("latin1").upper().replace("-", "_")
+            self.META[key] = value.decode("latin1")
+        self.request_id = request_id
 
 
 class ShopGraphQLWSConsumer(GraphQLWSConsumer):
@@ -16,6 +160,16 @@ class ShopGraphQLWSConsumer(GraphQLWSConsumer):
     never believes it is signed in when it is not.
     """
 
+    graphql_transport_ws_handler_class = ShopTransportWSHandler
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._group_refs: Counter[str] = Counter()
+        self._group_lock = asyncio.Lock()
+        self._watchdog: asyncio.Task | None = None
+
+    # ---------------------------------------------------------------- who
+
     async def on_ws_connect(self, context):
         params = context.get("connection_params") or {}
         authorization = params.get("authorization") or params.get("Authorization")
@@ -25,4 +179,97 @@ class ShopGraphQLWSConsumer(GraphQLWSConsumer):
         if auth.error:
             raise ConnectionRejectionError({"reason": auth.error})
         context["auth"] = auth
+        if auth.is_authenticated:
+            context["user_id"] = auth.user.pk
+            context["expires_at"] = access_token_expiry(authorization)
+            self._watchdog = asyncio.create_task(
+                self._watch(auth.user.pk, context["expires_at"])
+            )
         return UNSET
+
+    async def operation_auth(self, context: dict) -> Authentication | None:
+        """The connection's authentication checked now: the token unexpired and the
+        user still active (re-read). None when it is not: the socket is closed."""
+        user_id = context.get("user_id")
+        if user_id is None:
+            return context.get("auth") or anonymous()
+        if time.time() >= context["expires_at"]:
+            await self.close(code=4403, reason=EXPIRED)
+            return None
+        user = await database_sync_to_async(active_user)(user_id)
+        if user is None:
+            await self.close(code=4403, reason=DISABLED)
+            return None
+        return Authentication(user)
+
+    async def operation_context(self, connection: dict, scope: LogScope):
+        """A fresh context per operation, like a request over HTTP."""
+        auth = await self.operation_auth(connection)
+        if auth is None:
+            return None
+        return {
+            "request": _SocketRequest(self.scope, scope.request_id),
+            "ws": self,
+            "auth": auth,
+            "user_id": connection.get("user_id"),
+            "expires_at": connection.get("expires_at"),
+            "connection_params": connection.get("connection_params"),
+        }
+
+    async def _watch(self, user_id: int, expires_at: float) -> None:
+        """Close the socket when the token expires or the user is deactivated
+        (the deactivation event, or the periodic re-read for changes that sent
+        none)."""
+        async with self.listen(USER_REVOKED, [user_group(user_id)]) as events:
+            while True:
+                left = expires_at - time.time()
+                if left <= 0:
+                    await self.close(code=4403, reason=EXPIRED)
+                    return
+                try:
+                    await asyncio.wait_for(events.get(), min(left, RECHECK_SECONDS))
+                except TimeoutError:
+                    if await database_sync_to_async(active_user)(user_id):
+                        continue
+                await self.close(code=4403, reason=DISABLED)
+                return
+
+    async def disconnect(self, code: int) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._watchdog
+        await super().disconnect(code)
+
+    # ---------------------------------------------------------------- groups
+
+    @contextlib.asynccontextmanager
+    async def listen(self, kind: str, groups: Iterable[str]) -> AsyncIterator:
+        """Messages of ``kind`` sent to ``groups``, in order, as an asyncio.Queue.
+
+        Group membership is counted per connection: one subscription ending does
+        not take a group from another one on the same socket, and every group is
+        left when the last one ends (or the socket closes).
+        """
+        queue: asyncio.Queue = asyncio.Queue()
+        self.listen_queues[kind].add(queue)  # filled by ChannelsConsumer.dispatch
+        joined: list[str] = []
+        try:
+            for group in groups:
+                async with self._group_lock:
+                    if self._group_refs[group] == 0:
+                        await self.channel_layer.group_add(group, self.channel_name)
+                    self._group_refs[group] += 1
+                joined.append(group)
+            yield queue
+        finally:
+            self.listen_queues[kind].discard(queue)
+            for group in joined:
+                async with self._group_lock:
+                    self._group_refs[group] -= 1
+                    if self._group_refs[group] == 0:
+                        del self._group_refs[group]
+                        with contextlib.suppress(Exception):
+                            await self.channel_layer.group_discard(
+                                group, self.channel_name
+                            )

@@ -1,6 +1,7 @@
 """ASGI entry point: Django for HTTP, GraphQL over WebSocket at /graphql/."""
 
 import os
+from datetime import timedelta
 
 from django.core.asgi import get_asgi_application
 
@@ -19,7 +20,20 @@ application = ProtocolTypeRouter(
     {
         "http": django_application,
         "websocket": URLRouter(
-            [re_path(r"^graphql/?$", ShopGraphQLWSConsumer.as_asgi(schema=schema))]
+            [
+                re_path(
+                    r"^graphql/?$",
+                    ShopGraphQLWSConsumer.as_asgi(
+                        schema=schema,
+                        # graphql-ws (legacy) sends "ka" keep-alives; for
+                        # graphql-transport-ws the server answers pings, and
+                        # uvicorn pings every socket (--ws-ping-interval, 20 s).
+                        keep_alive=True,
+                        keep_alive_interval=15,
+                        connection_init_wait_timeout=timedelta(seconds=10),
+                    ),
+                )
+            ]
         ),
     }
 )

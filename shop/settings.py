@@ -252,7 +252,28 @@ else:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        # channels_redis waits for messages with a 5 s blocking
+                        # read (BZPOPMIN ... 5); redis-py 8 gives up reading after
+                        # 5 s by default, which crashed idle WebSocket consumers.
+                        # Keep the read timeout above the blocking one (not None:
+                        # a half-open connection must still fail).
+                        "socket_timeout": 15,
+                        "socket_connect_timeout": 2,
+                        "socket_keepalive": True,
+                        "health_check_interval": 30,
+                        # Connections per process at once (redis-py 8 allows 100
+                        # and fails beyond: a burst of subscribers joining their
+                        # groups needs more; idle ones cost no connection).
+                        "max_connections": 1000,
+                    }
+                ],
+                # Messages waiting per channel (one per process for a group send).
+                "capacity": 5000,
+            },
         }
     }
 

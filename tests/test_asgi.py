@@ -116,3 +116,4 @@ async def test_websocket_with_a_bad_token_is_refused(payload):
     closed = await communicator.receive_output()
     assert closed["type"] == "websocket.close"
     assert closed["code"] == 4403
+    await communicator.disconnect()

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AnonymousUser
 from graphql_jwt.exceptions import JSONWebTokenError, JSONWebTokenExpired
 from graphql_jwt.shortcuts import get_user_by_token
+from graphql_jwt.utils import get_payload
 
 BEARER = "bearer"
 
@@ -47,3 +48,17 @@ def authenticate_bearer(authorization: str | None) -> Authentication:
     if user is None:
         return anonymous("The access token is invalid.")
     return Authentication(user)
+
+
+def access_token_expiry(authorization: str) -> float:
+    """When the access token of a valid ``Bearer <token>`` value expires (a Unix
+    time)."""
+    token = authorization.strip().partition(" ")[2].strip()
+    return float(get_payload(token)["exp"])
+
+
+def active_user(user_id: int):
+    """The user ``user_id`` if it still exists and is active, else None."""
+    from shop.accounts.models import User
+
+    return User.objects.filter(pk=user_id, is_active=True).first()

@@ -3,6 +3,7 @@ from django.db import models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from shop.accounts.events import user_revoked_publish_on_commit
 from shop.accounts.managers import UserManager
 
 
@@ -55,10 +56,16 @@ class User(AbstractBaseUser, PermissionsMixin):
         user out everywhere, in the same transaction: the admin's password form,
         changepassword, passwordChange and any other code. Re-hashing at sign-in
         (check_password clears ``_password`` first) and new accounts revoke nothing.
+        Saving an inactive user closes their live connections.
         """
         update_fields = kwargs.get("update_fields")
         password_saved = update_fields is None or "password" in update_fields
         password_changed = self._password is not None or self._password_discarded
+        if not (self._state.adding or self.is_active) and (
+            update_fields is None or "is_active" in update_fields
+        ):
+            # A deactivated user's open sockets are closed once this commits.
+            user_revoked_publish_on_commit(self.pk)
         if self._state.adding or not (password_saved and password_changed):
             super().save(*args, **kwargs)
         else:

@@ -33,6 +33,7 @@ def order_event_publish(
     message = {
         "type": EVENT_TYPE,
         "order_id": order_id,
+        "user_id": user_id,
         "status": status,
         "previous_status": previous_status,
         "at": at.isoformat(),
