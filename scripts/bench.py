@@ -546,7 +546,10 @@ async def follow_orders(
 
     began = time.monotonic()
     cpu_before, _ = process_usage(pid)
-    await asyncio.gather(*(open_one(subscriber) for subscriber in sockets))
+    try:
+        await asyncio.gather(*(open_one(subscriber) for subscriber in sockets))
+    except Exception as error:
+        raise SystemExit(f"a subscriber could not subscribe: {error!r}") from error
     ready_seconds = time.monotonic() - began
     cpu_after, _ = process_usage(pid)
     subscribe_cpu = (cpu_after - cpu_before) / (subscribers * len(orders))
