@@ -12,7 +12,7 @@ drives it over HTTP from client threads for a fixed time, and prints operations
 per second and latency percentiles. Load goes to 127.0.0.1 only, is bounded in
 time, and stops by itself.
 
-``subscriptions`` (about two minutes, so not part of ``all``) opens 1,000
+``subscriptions`` (two to four minutes, so not part of ``all``) opens 1,000
 graphql-transport-ws sockets to a fresh worker, each following the same few guest
 orders by token (``orderStatusChanged(token:, includeCurrent: true)``, one
 subscription per order). It measures the server's CPU and memory while they sit
