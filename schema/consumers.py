@@ -10,6 +10,7 @@ reconnecting with a fresh access token.
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
 from collections import Counter
@@ -39,6 +40,8 @@ from shop.accounts.authentication import (
 )
 from shop.accounts.events import USER_REVOKED, user_group
 from shop.core.logs import LogScope, enter_scope, exit_scope
+
+logger = logging.getLogger(__name__)
 
 # How often a signed-in socket re-reads its user, besides the deactivation event.
 RECHECK_SECONDS = 60.0
@@ -269,7 +272,9 @@ class ShopGraphQLWSConsumer(GraphQLWSConsumer):
                     self._group_refs[group] -= 1
                     if self._group_refs[group] == 0:
                         del self._group_refs[group]
-                        with contextlib.suppress(Exception):
+                        try:
                             await self.channel_layer.group_discard(
                                 group, self.channel_name
                             )
+                        except Exception:  # it expires with the group (a day)
+                            logger.exception("Leaving group %s failed", group)

@@ -251,7 +251,7 @@ if EMBEDDED_REDIS:
 else:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "shop.core.channel_layers.ShopRedisChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {
@@ -265,10 +265,11 @@ else:
                         "socket_connect_timeout": 2,
                         "socket_keepalive": True,
                         "health_check_interval": 30,
-                        # Connections per process at once (redis-py 8 allows 100
-                        # and fails beyond: a burst of subscribers joining their
-                        # groups needs more; idle ones cost no connection).
-                        "max_connections": 1000,
+                        # Connections per process; a burst of sockets joining or
+                        # leaving their groups waits for one (up to "timeout" s)
+                        # instead of failing (see shop.core.channel_layers).
+                        "max_connections": 100,
+                        "timeout": 20,
                     }
                 ],
                 # Messages waiting per channel (one per process for a group send).
@@ -416,7 +417,13 @@ LOGGING = {
         "strawberry.execution": {"level": "ERROR"},
         # uvicorn's access line has the query string (a GET request's document):
         # the request line replaces it; uvicorn's other lines go through the filters.
-        "uvicorn": {"handlers": [], "propagate": True},
+        # uvicorn sets its own loggers to INFO: follow DJANGO_LOG_LEVEL instead (its
+        # per-socket "connection open" lines are INFO).
+        "uvicorn": {
+            "handlers": [],
+            "propagate": True,
+            "level": env.str("DJANGO_LOG_LEVEL", "INFO"),
+        },
         "uvicorn.access": {"handlers": [], "propagate": False},
     },
 }

@@ -6,6 +6,8 @@ joins its group before it reads anything, and skips what it has seen (the same
 event can arrive through both groups on one socket): each change once, in order.
 """
 
+import asyncio
+from collections import OrderedDict
 from collections.abc import AsyncGenerator
 from datetime import datetime
 
@@ -37,11 +39,28 @@ class OrderStatusEvent:
 
     @strawberry.field(description="The order as it is now.")
     async def order(self) -> OrderType:
-        return await database_sync_to_async(_order)(self.order_id)
+        return await _order_at(self.order_id, self.at)
 
 
 def _order(order_id: int) -> Order:
     return Order.objects.prefetch_related("lines").get(pk=order_id)
+
+
+# One read of an order per event and process, however many subscribers it goes
+# to (a thousand followers of one order would otherwise read it a thousand times).
+_LOADS: "OrderedDict[tuple, asyncio.Future]" = OrderedDict()
+_LOADS_KEPT = 256
+
+
+async def _order_at(order_id: int, at: datetime) -> Order:
+    key = (id(asyncio.get_running_loop()), order_id, at)
+    load = _LOADS.get(key)
+    if load is None:
+        load = asyncio.ensure_future(database_sync_to_async(_order)(order_id))
+        _LOADS[key] = load
+        while len(_LOADS) > _LOADS_KEPT:
+            _LOADS.popitem(last=False)
+    return await asyncio.shield(load)
 
 
 def _event(message: dict) -> OrderStatusEvent:

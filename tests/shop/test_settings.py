@@ -61,7 +61,7 @@ def test_services_mode_from_the_environment():
     assert engine == "django.db.backends.postgresql"
     assert redis == broker == "redis://cache.internal:6379/2"
     assert eager == "False"
-    assert layer == "channels_redis.core.RedisChannelLayer"
+    assert layer == "shop.core.channel_layers.ShopRedisChannelLayer"
 
 
 def test_celery_broker_can_differ_from_redis():
