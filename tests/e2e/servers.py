@@ -61,7 +61,13 @@ def running(
             yield base
         finally:
             os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=20)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                # Never leave it behind holding the test database; still fail.
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+                raise
 
 
 @contextlib.contextmanager
