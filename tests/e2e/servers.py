@@ -166,3 +166,23 @@ def celery_worker(
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait(timeout=10)
+
+
+def post_webhook(base: str, event: dict) -> dict:
+    """POST a Stripe event to the server's webhook, signed as Stripe signs it."""
+    from django.conf import settings
+
+    from tests.stripe_fake import signature_for
+
+    payload = json.dumps(event)
+    request = urllib.request.Request(
+        f"{base}/webhooks/stripe/",
+        data=payload.encode(),
+        headers={
+            "Content-Type": "application/json",
+            "Stripe-Signature": signature_for(payload, settings.STRIPE_WEBHOOK_SECRET),
+        },
+    )
+    with urllib.request.urlopen(request, timeout=20) as response:
+        assert response.status == 200
+        return json.loads(response.read())

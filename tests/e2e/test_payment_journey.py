@@ -2,26 +2,24 @@
 PostgreSQL and Redis, Stripe's API answered by a local fake over HTTP, and the
 webhook signed as Stripe signs it."""
 
-import json
 import os
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from shop.catalog.models import ProductVariant
 from shop.orders.models import Order
 from tests.e2e.servers import (
     Storefront,
     celery_worker,
+    post_webhook,
     server_database_url,
     uvicorn,
 )
 from tests.factories import make_product
-from tests.stripe_fake import FakeStripe, signature_for, stripe_event
+from tests.stripe_fake import FakeStripe, stripe_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -59,21 +57,6 @@ def worker(environment, tmp_path):
     """`celery -A workers worker`, as production runs it."""
     with celery_worker("e2e-pay", environment, tmp_path / "worker.log"):
         yield
-
-
-def post_webhook(base: str, event: dict) -> dict:
-    payload = json.dumps(event)
-    request = urllib.request.Request(
-        f"{base}/webhooks/stripe/",
-        data=payload.encode(),
-        headers={
-            "Content-Type": "application/json",
-            "Stripe-Signature": signature_for(payload, settings.STRIPE_WEBHOOK_SECRET),
-        },
-    )
-    with urllib.request.urlopen(request, timeout=20) as response:
-        assert response.status == 200
-        return json.loads(response.read())
 
 
 def mails(folder: Path) -> str:

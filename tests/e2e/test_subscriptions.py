@@ -23,7 +23,6 @@ from http.cookiejar import CookieJar
 from typing import NamedTuple
 
 import pytest
-from django.conf import settings
 from django_redis import get_redis_connection
 from graphql_jwt.shortcuts import get_token
 from graphql_jwt.utils import jwt_encode
@@ -32,7 +31,7 @@ from strawberry import relay
 from shop.accounts.tokens import jwt_payload
 from shop.orders import services as order_services
 from shop.orders.models import Order, OrderStatus
-from tests.e2e.servers import celery_worker, server_database_url, uvicorn
+from tests.e2e.servers import celery_worker, post_webhook, server_database_url, uvicorn
 from tests.e2e.ws_client import (
     LEGACY_WS,
     AsyncConnection,
@@ -43,7 +42,7 @@ from tests.e2e.ws_client import (
 )
 from tests.factories import UserFactory, make_product
 from tests.orders_helpers import ADDRESS, guest_cart, guest_checkout, user_cart
-from tests.stripe_fake import FakeStripe, signature_for, stripe_event
+from tests.stripe_fake import FakeStripe, stripe_event
 from workers import app as celery_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -201,21 +200,6 @@ def wait_for_group(
     while (now := group_members(group)) != members and (exactly or now < members):
         assert time.monotonic() < deadline, f"{group}: {now} members"
         time.sleep(0.05)
-
-
-def post_webhook(base: str, event: dict) -> dict:
-    payload = json.dumps(event)
-    request = urllib.request.Request(
-        f"{base}/webhooks/stripe/",
-        data=payload.encode(),
-        headers={
-            "Content-Type": "application/json",
-            "Stripe-Signature": signature_for(payload, settings.STRIPE_WEBHOOK_SECRET),
-        },
-    )
-    with urllib.request.urlopen(request, timeout=20) as response:
-        assert response.status == 200
-        return json.loads(response.read())
 
 
 class AdminBrowser:
