@@ -14,6 +14,7 @@ import pytest
 import websockets
 
 from tests.e2e.servers import ROOT, free_port, running
+from tests.e2e.ws_client import Connection
 from tests.stripe_fake import FakeStripe, signature_for, stripe_event
 
 PRODUCTS = """
@@ -236,6 +237,13 @@ def test_readme_payment_flow_in_embedded_mode(dev_server, dev_stripe):
     pay = pay.replace("<order token>", order["token"])
     status = "query " + status.replace("<order token>", order["token"])
 
+    # The README's live-status subscription, as GraphiQL runs it (in-memory layer).
+    follow = blocks[6].split("```")[0].split("\nsubscription Mine")[0]
+    socket = Connection.connect(dev_server.replace("http", "ws", 1) + "/graphql/")
+    watching = socket.subscribe(follow, token=order["token"])
+    current = watching.next_event()["data"]["orderStatusChanged"]
+    assert (current["status"], current["previousStatus"]) == ("PENDING_PAYMENT", None)
+
     payment = post(dev_server, pay)["data"]["paymentCheckoutSessionCreate"]
     assert payment["errors"] == []
     session = dev_stripe.sessions[payment["sessionId"]]
@@ -260,3 +268,7 @@ def test_readme_payment_flow_in_embedded_mode(dev_server, dev_stripe):
     found = post(dev_server, status)["data"]["order"]
     assert found["number"] == order["number"]
     assert found["status"] == "PAID"
+    paid = watching.next_event()["data"]["orderStatusChanged"]
+    assert (paid["status"], paid["previousStatus"]) == ("PAID", "PENDING_PAYMENT")
+    assert paid["order"]["number"] == order["number"]
+    socket.close()
