@@ -18,6 +18,7 @@ from schema.orders.mutations import OrderMutation
 from schema.orders.queries import OrderQuery
 from schema.orders.subscriptions import OrderSubscription
 from schema.payments.mutations import PaymentMutation
+from schema.reviews.mutations import ReviewMutation
 
 
 @strawberry.type(description="Everything a storefront can read.")
@@ -26,7 +27,9 @@ class Query(CatalogQuery, CartQuery, AccountQuery, OrderQuery):
 
 
 @strawberry.type(description="Everything a storefront can change.")
-class Mutation(AccountMutation, CartMutation, OrderMutation, PaymentMutation):
+class Mutation(
+    AccountMutation, CartMutation, OrderMutation, PaymentMutation, ReviewMutation
+):
     pass
 
 

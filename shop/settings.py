@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "shop.cart",
     "shop.orders",
     "shop.payments",
+    "shop.reviews",
     "workers.apps.WorkersConfig",
     "shop.core",
 ]

@@ -12,6 +12,7 @@ from strawberry_django.relay import DjangoCursorConnection
 from schema.context import current_user
 from schema.errors import UserError
 from schema.orders.types import OrderType
+from schema.reviews.types import ReviewType
 from shop.accounts.models import User
 from shop.accounts.selectors import user_list
 
@@ -28,6 +29,9 @@ class UserType(relay.Node):
 
     orders: DjangoCursorConnection[OrderType] = strawberry_django.connection(
         description="Their orders, newest first."
+    )
+    reviews: DjangoCursorConnection[ReviewType] = strawberry_django.connection(
+        description="Their reviews, newest first, hidden ones included."
     )
 
     @classmethod

@@ -17,6 +17,7 @@ from strawberry_django.relay import DjangoCursorConnection
 from schema.common import Money, PriceRange
 from schema.context import current_user
 from schema.errors import graphql_error
+from schema.reviews.types import ReviewType, VisibleReviewsField
 from shop.catalog import selectors
 from shop.catalog.errors import CatalogError, ErrorCode
 from shop.catalog.models import (
@@ -317,7 +318,11 @@ class ProductType(relay.Node):
         annotate=_IN_STOCK, description="Whether any variant can be bought."
     )
     review_count: int = strawberry_django.field(
-        description="How many reviews the product has."
+        description="How many reviews count in averageRating (hidden ones do not)."
+    )
+    reviews: DjangoCursorConnection[ReviewType] = strawberry_django.connection(
+        field_cls=VisibleReviewsField,
+        description="Its reviews, newest first; filter by rating.",
     )
 
     @classmethod

@@ -6,6 +6,9 @@ from django.utils import timezone
 from shop.accounts.events import user_revoked_publish_on_commit
 from shop.accounts.managers import UserManager
 
+# What others see of a user who gave no name.
+ANONYMOUS_NAME = "Customer"
+
 
 class User(AbstractBaseUser, PermissionsMixin):
     """A buyer or a member of staff, who signs in with an email address."""
@@ -50,6 +53,15 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.email
+
+    @property
+    def public_name(self) -> str:
+        """How others see this user (on reviews): "Ada L.", "Ada", or "Customer"
+        without a first name; never the email address."""
+        first, last = self.first_name.strip(), self.last_name.strip()
+        if first and last:
+            return f"{first} {last[0]}."
+        return first or ANONYMOUS_NAME
 
     def save(self, *args, **kwargs) -> None:
         """Saving a new password (set_password or set_unusable_password) signs the

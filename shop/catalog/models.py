@@ -3,7 +3,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 
 # Serialises changes to the category tree (pg_advisory_xact_lock key), so that two
 # concurrent moves cannot close a cycle that neither saw.
@@ -145,11 +145,13 @@ class Product(models.Model):
         max_digits=12, decimal_places=2, null=True, blank=True, editable=False
     )
     search_vector = SearchVectorField(null=True, blank=True, editable=False)
-    # Kept by the reviews service once reviews exist.
+    # The count, the sum and the average (two places) of the ratings of its visible
+    # reviews, moved only by shop.reviews.services in the review's transaction.
     rating_average = models.DecimalField(
         max_digits=3, decimal_places=2, null=True, blank=True, editable=False
     )
     review_count = models.PositiveIntegerField(default=0, editable=False)
+    rating_total = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -164,6 +166,20 @@ class Product(models.Model):
                 fields=["is_published", "category"], name="catalog_product_published"
             ),
             GinIndex(fields=["search_vector"], name="catalog_product_search"),
+        ]
+        constraints = [
+            # Without reviews: no total and no average; with n: a total of n..5n.
+            models.CheckConstraint(
+                condition=Q(review_count=0, rating_total=0, rating_average__isnull=True)
+                | Q(
+                    review_count__gt=0,
+                    rating_total__gte=F("review_count"),
+                    rating_total__lte=F("review_count") * 5,
+                    rating_average__gte=1,
+                    rating_average__lte=5,
+                ),
+                name="catalog_product_rating_consistent",
+            ),
         ]
 
     def __str__(self) -> str:
