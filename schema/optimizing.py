@@ -1,4 +1,5 @@
-"""Optimizer help for lists that are not querysets (a Redis cart's lines)."""
+"""Optimizer help: lists that are not querysets (a Redis cart's lines), and
+keyset-paged querysets whose sort columns must survive the optimizer."""
 
 from django.db.models import QuerySet
 from graphql import get_named_type
@@ -36,3 +37,27 @@ def optimize_for_subfield(
         path=raw.path.add_key(0).add_key(subfield, parent.name),
     )
     return optimize(queryset, sub_info, store=store)
+
+
+_KEEPING: dict[tuple[type, tuple[str, ...]], type] = {}
+
+
+def keeping_columns(queryset: QuerySet, columns: tuple[str, ...]) -> QuerySet:
+    """``queryset``, whose ``only()`` never drops ``columns``.
+
+    strawberry-django 0.91 pages a nested connection (Category.products,
+    Product.reviews) first and narrows its columns with ``only()`` afterwards, so
+    a keyset cursor would load its sort values with one query per row.
+    """
+    base = type(queryset)
+    key = (base, columns)
+    if key not in _KEEPING:
+
+        def only(self, *fields):
+            if fields == (None,):
+                return base.only(self, *fields)
+            return base.only(self, *fields, *columns)
+
+        _KEEPING[key] = type(f"Keeping{base.__name__}", (base,), {"only": only})
+    queryset.__class__ = _KEEPING[key]
+    return queryset

@@ -17,6 +17,7 @@ from strawberry_django.relay import DjangoCursorConnection
 from schema.common import Money, PriceRange
 from schema.context import current_user
 from schema.errors import graphql_error
+from schema.optimizing import keeping_columns
 from schema.reviews.types import ReviewType, VisibleReviewsField
 from shop.catalog import selectors
 from shop.catalog.errors import CatalogError, ErrorCode
@@ -268,24 +269,9 @@ class CategoryType(relay.Node):
 _SORT_COLUMNS = tuple(selectors.PRODUCT_SORT_COLUMNS.values())
 
 
-class _KeepSortColumns(QuerySet):
-    """A product QuerySet whose ``only()`` never drops the sort columns.
-
-    strawberry-django 0.91 pages a nested connection (Category.products) first and
-    narrows its columns with ``only()`` afterwards, so the cursor of every edge
-    would load its sort value with one query per row.
-    """
-
-    def only(self, *fields):
-        if fields == (None,):
-            return super().only(*fields)
-        return super().only(*fields, *_SORT_COLUMNS)
-
-
 def _user_sees(info: Info, queryset: QuerySet) -> QuerySet:
     queryset = selectors.product_list(user=current_user(info), products=queryset)
-    queryset.__class__ = _KeepSortColumns
-    return queryset
+    return keeping_columns(queryset, _SORT_COLUMNS)
 
 
 _IN_STOCK = Exists(

@@ -163,7 +163,14 @@ def test_readme_examples_answer(dev_server, operation):
     if operation == "Listing":
         assert data["products"]["totalCount"] > 0
     elif operation == "ProductPage":
-        assert len(data["product"]["variants"]) == 6
+        product = data["product"]
+        assert len(product["variants"]) == 6
+        # the demo reviews, newest first, by public name
+        assert (product["averageRating"], product["reviewCount"]) == (4.25, 4)
+        reviews = product["reviews"]
+        assert reviews["totalCount"] == 4
+        assert reviews["edges"][0]["node"]["author"] == "Maya O."
+        assert "@" not in json.dumps(reviews)
     else:
         assert data["categories"]
         assert data["search"]["edges"]
@@ -272,3 +279,41 @@ def test_readme_payment_flow_in_embedded_mode(dev_server, dev_stripe):
     assert (paid["status"], paid["previousStatus"]) == ("PAID", "PENDING_PAYMENT")
     assert paid["order"]["number"] == order["number"]
     socket.close()
+
+
+def test_readme_reviews_example(dev_server):
+    block = (ROOT / "README.md").read_text().split("```graphql\n")[7].split("```")[0]
+    write, change, mine, withdraw = block.strip().split("\n\n")
+    email = "readme-reviewer@example.com"
+    credentials = f'email: "{email}", password: "correct horse battery"'
+    post(dev_server, f"mutation {{ register({credentials}) {{ errors {{ code }} }} }}")
+    signed_in = post(
+        dev_server, f"mutation {{ tokenAuth({credentials}) {{ token }} }}"
+    )["data"]["tokenAuth"]
+    bearer = f"Bearer {signed_in['token']}"
+    product = post(dev_server, '{ product(slug: "lumen-x2") { id } }')["data"]
+
+    written = post(
+        dev_server, write.replace("<Product id>", product["product"]["id"]), bearer
+    )["data"]["reviewCreate"]
+    assert written["errors"] == []
+    assert written["review"]["author"] == "Customer"
+    assert written["review"]["product"] == {"averageRating": 4.4, "reviewCount": 5}
+    review_id = written["review"]["id"]
+
+    changed = post(dev_server, change.replace("<Review id>", review_id), bearer)
+    assert changed["data"]["reviewUpdate"]["review"]["rating"] == 4
+    assert changed["data"]["reviewUpdate"]["review"]["product"] == {
+        "averageRating": 4.2
+    }
+    listed = post(dev_server, mine, bearer)["data"]["me"]["reviews"]["edges"]
+    assert [e["node"]["id"] for e in listed] == [review_id]
+
+    withdrawn = post(dev_server, withdraw.replace("<Review id>", review_id), bearer)
+    assert withdrawn["data"]["reviewDelete"] == {
+        "deletedId": review_id,
+        "product": {"averageRating": 4.25, "reviewCount": 4},
+        "errors": [],
+    }
+    anonymous = post(dev_server, write.replace("<Product id>", review_id))
+    assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"

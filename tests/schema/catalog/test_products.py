@@ -3,7 +3,8 @@
 import pytest
 from strawberry.relay import to_base64
 
-from tests.factories import CategoryFactory, make_product
+from tests.factories import CategoryFactory, UserFactory, make_product
+from tests.reviews_helpers import review
 
 PRODUCTS = """
 query Products($filters: ProductFilter, $ordering: [ProductOrder!],
@@ -282,10 +283,9 @@ def test_ordering_items_apply_in_list_order(gql, catalog):
 
 
 def test_ordering_by_rating_puts_unrated_last(gql, catalog):
-    from shop.catalog.models import Product
-
-    Product.objects.filter(pk=catalog["tee"].pk).update(rating_average="4.50")
-    Product.objects.filter(pk=catalog["beta"].pk).update(rating_average="3.00")
+    for rating in (4, 5):
+        review(UserFactory(), catalog["tee"], rating=rating)
+    review(UserFactory(), catalog["beta"], rating=3)
     assert names(gql, ordering=[{"rating": "DESC"}])[:2] == ["Cotton Tee", "Beta Phone"]
     assert names(gql, ordering=[{"rating": "ASC"}])[:2] == ["Beta Phone", "Cotton Tee"]
 

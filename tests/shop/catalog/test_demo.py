@@ -1,11 +1,14 @@
 """seed_demo: a realistic, idempotent demo catalog and a synthetic one."""
 
+from decimal import Decimal
+
 import pytest
 from django.core.management import call_command
 
 from shop.accounts.models import User
 from shop.catalog.demo import synthetic_catalog_load
 from shop.catalog.models import AssignedAttribute, Category, Product, ProductVariant
+from shop.reviews.models import Review
 
 pytestmark = pytest.mark.django_db
 
@@ -17,6 +20,7 @@ def counts() -> tuple[int, ...]:
         ProductVariant.objects.count(),
         AssignedAttribute.objects.count(),
         User.objects.count(),
+        Review.objects.count(),
     )
 
 
@@ -39,6 +43,13 @@ def test_seed_demo_fills_a_realistic_catalog(capsys, monkeypatch):
         "color",
         "storage",
     }
+    # a few products carry reviews by reviewers nobody can sign in as
+    assert phone.review_count == 4
+    assert phone.rating_average == Decimal("4.25")
+    assert Product.objects.filter(review_count__gt=0).count() == 3
+    reviewers = User.objects.filter(reviews__isnull=False).distinct()
+    assert reviewers.count() == 5
+    assert not any(reviewer.has_usable_password() for reviewer in reviewers)
     admin = User.objects.get(email="admin@example.com")
     assert admin.is_staff
     assert admin.is_superuser

@@ -13,15 +13,16 @@ from shop.catalog.demo import (
     synthetic_catalog_load,
 )
 from shop.catalog.models import Product
+from shop.reviews.demo import demo_reviews_load
 
 ADMIN_EMAIL = "admin@example.com"
 
 
 class Command(BaseCommand):
     help = (
-        "Create the demo catalog and the staff user admin@example.com where "
-        "missing. With --products N, also grow a synthetic catalog to N products "
-        "(3 variants each) for benchmarks."
+        "Create the demo catalog, its demo reviews and the staff user "
+        "admin@example.com where missing. With --products N, also grow a "
+        "synthetic catalog to N products (3 variants each) for benchmarks."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -41,6 +42,7 @@ class Command(BaseCommand):
             "Demo catalog: "
             + ", ".join(f"{count} {name} created" for name, count in created.items())
         )
+        self.stdout.write(f"Demo reviews: {demo_reviews_load()} created")
         self._ensure_admin()
         if products > 0:
             with tqdm(total=products, unit="product", desc="Synthetic catalog") as bar:
