@@ -4,6 +4,7 @@ import strawberry
 from strawberry.types import Info
 
 from schema.accounts.types import (
+    AccountUpdatePayload,
     PasswordChangePayload,
     RegisterPayload,
     RevokePayload,
@@ -80,6 +81,25 @@ class AccountMutation:
         except AccountError as error:
             return RevokePayload(revoked=False, errors=user_errors(error))
         return RevokePayload(revoked=True)
+
+    @strawberry.mutation(
+        description="Set the signed-in user's names, which others see as "
+        '"Ada L." on reviews. Omit one to keep it; "" clears it.',
+        permission_classes=[IsAuthenticated],
+    )
+    def account_update(
+        self,
+        info: Info,
+        first_name: str | None = None,
+        last_name: str | None = None,
+    ) -> AccountUpdatePayload:
+        try:
+            user = services.user_name_change(
+                user=current_user(info), first_name=first_name, last_name=last_name
+            )
+        except AccountError as error:
+            return AccountUpdatePayload(errors=user_errors(error))
+        return AccountUpdatePayload(user=user)
 
     @strawberry.mutation(
         description="Change the signed-in user's password; signs out other sessions.",

@@ -26,6 +26,16 @@ class UserType(relay.Node):
     date_joined: datetime = strawberry_django.field(
         description="When the account was created."
     )
+    first_name: str = strawberry_django.field(description="Set with accountUpdate.")
+    last_name: str = strawberry_django.field(description="Set with accountUpdate.")
+
+    @strawberry_django.field(
+        only=["first_name", "last_name"],
+        description='How others see you, on reviews: "Ada L."; "Customer" without '
+        "a first name.",
+    )
+    def public_name(self, root: User) -> str:
+        return root.public_name
 
     orders: DjangoCursorConnection[OrderType] = strawberry_django.connection(
         description="Their orders, newest first."
@@ -37,6 +47,16 @@ class UserType(relay.Node):
     @classmethod
     def get_queryset(cls, queryset: QuerySet, info: Info, **kwargs) -> QuerySet:
         return user_list(user=current_user(info), users=queryset)
+
+
+@strawberry.type(description="The result of accountUpdate.")
+class AccountUpdatePayload:
+    user: UserType | None = strawberry.field(
+        default=None, description="The user as saved; null on errors."
+    )
+    errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why nothing changed."
+    )
 
 
 @strawberry.type(description="The result of register.")

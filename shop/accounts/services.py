@@ -267,3 +267,36 @@ def user_password_change(
     user.set_password(new_password)
     user.save(update_fields=["password"])  # which revokes the refresh tokens
     return user
+
+
+NAME_MAX_LENGTH = 150  # User.first_name / last_name
+
+
+def user_name_change(
+    *, user: User, first_name: str | None = None, last_name: str | None = None
+) -> User:
+    """Set the names others see (a review shows "Ada L."); None leaves one as it
+    is, "" clears it. INVALID (field firstName / lastName) for a name over 150
+    characters."""
+    names = {"first_name": first_name, "last_name": last_name}
+    changes, problems = {}, []
+    for name, value in names.items():
+        if value is None:
+            continue
+        value = " ".join(value.split())  # no line breaks or runs of spaces
+        if len(value) > NAME_MAX_LENGTH:
+            field = "firstName" if name == "first_name" else "lastName"
+            problems.append(
+                AccountError(
+                    ErrorCode.INVALID,
+                    f"Keep it to {NAME_MAX_LENGTH} characters.",
+                    field=field,
+                )
+            )
+        changes[name] = value
+    AccountError.raise_any(problems)
+    if changes:
+        User.objects.filter(pk=user.pk).update(**changes)
+        for name, value in changes.items():
+            setattr(user, name, value)
+    return user
