@@ -117,6 +117,10 @@ class AttributeValue(models.Model):
         return f"{self.attribute.name}: {self.name}"
 
 
+# Product columns written only by shop.reviews.services.
+RATING_COLUMNS = frozenset({"review_count", "rating_total", "rating_average"})
+
+
 class Product(models.Model):
     """What a shopper browses; the parent of its variants."""
 
@@ -184,6 +188,28 @@ class Product(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        """Save everything but the rating aggregates once the product exists.
+
+        They move only by database arithmetic in shop.reviews.services: writing
+        back numbers read earlier (an admin form loaded before a review was
+        written) would lose that review.
+        """
+        if not self._state.adding:
+            update_fields = kwargs.get("update_fields")
+            if update_fields is None:
+                kwargs["update_fields"] = [
+                    field.name
+                    for field in self._meta.concrete_fields
+                    if not field.primary_key and field.name not in RATING_COLUMNS
+                ]
+            elif RATING_COLUMNS & set(update_fields):
+                raise ValueError(
+                    "Rating aggregates move with shop.reviews.services, never by "
+                    "saving the product."
+                )
+        super().save(*args, **kwargs)
 
 
 class ProductVariant(models.Model):

@@ -278,3 +278,15 @@ def test_deleting_a_product_takes_its_reviews(product):
     review(UserFactory(), product, rating=5)
     product.delete()
     assert not Review.objects.exists()
+
+
+def test_saving_a_product_loaded_earlier_keeps_the_reviews_since(product):
+    """An admin form loads the product, a review is written, the form saves."""
+    loaded = Product.objects.get(pk=product.pk)
+    review(UserFactory(), product, rating=5)
+    loaded.name = "Kettle Pro"
+    loaded.save()
+    assert aggregates(product) == (1, 5, Decimal("5.00"))
+    assert Product.objects.get(pk=product.pk).name == "Kettle Pro"
+    with pytest.raises(ValueError, match="shop.reviews.services"):
+        loaded.save(update_fields=["review_count"])
