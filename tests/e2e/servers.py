@@ -90,9 +90,9 @@ def uvicorn(env: dict, log: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict, log: Path) -> Iterator[str]:
-    """gunicorn with one uvicorn worker, as in production, on a free port; yields
-    its base URL once /readyz/ answers."""
+def gunicorn(env: dict, log: Path, *, workers: int = 1) -> Iterator[str]:
+    """gunicorn with ``workers`` uvicorn workers, as in production, on a free
+    port; yields its base URL once /readyz/ answers."""
     port = free_port()
     command = [
         str(ROOT / ".venv" / "bin" / "gunicorn"),
@@ -101,7 +101,7 @@ def gunicorn(env: dict, log: Path) -> Iterator[str]:
         "shop.serve.UvicornWorker",
         "--no-control-socket",
         "-w",
-        "1",
+        str(workers),
         "-b",
         f"127.0.0.1:{port}",
     ]
