@@ -137,7 +137,27 @@ WHITENOISE_AUTOREFRESH = DEBUG
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 if not DEBUG:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Production speaks HTTPS only. Behind a proxy that terminates TLS, name the
+    # header it sets to say the client used https (X-Forwarded-Proto); only when
+    # the proxy always sets it: a client reaching the app directly could send it.
+    _proxy_ssl_header = env.str("DJANGO_SECURE_PROXY_SSL_HEADER", default="")
+    if _proxy_ssl_header:
+        SECURE_PROXY_SSL_HEADER = (
+            "HTTP_" + _proxy_ssl_header.upper().replace("-", "_"),
+            "https",
+        )
+    SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+    # Probes and scrapers on the private network speak plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz/$", r"^readyz/$", r"^metrics/?$"]
+    SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool(
+        "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True
+    )
+    SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+    if not SECURE_HSTS_PRELOAD:
+        # Joining the browsers' preload list is a deliberate, hard to undo choice
+        # for the whole domain: off unless asked for, without a warning.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
     SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
     SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -254,6 +274,10 @@ _TCP_KEEPALIVE = {
     for name, value in (("TCP_KEEPIDLE", 10), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 3))
     if (option := getattr(socket, name, None)) is not None
 }
+# The channel layer can spread over several Redis servers: channels_redis shards
+# channels and groups across them by hash (every process must list the same ones,
+# in the same order). Default: REDIS_URL alone.
+CHANNEL_REDIS_URLS = env.list("CHANNEL_REDIS_URLS", default=[REDIS_URL])
 if EMBEDDED_REDIS:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 else:
@@ -263,7 +287,7 @@ else:
             "CONFIG": {
                 "hosts": [
                     {
-                        "address": REDIS_URL,
+                        "address": address,
                         # channels_redis waits for messages with a 5 s blocking
                         # read (BZPOPMIN ... 5); redis-py 8 gives up reading after
                         # 5 s by default, which crashed idle WebSocket consumers.
@@ -282,6 +306,7 @@ else:
                         "max_connections": 100,
                         "timeout": 20,
                     }
+                    for address in CHANNEL_REDIS_URLS
                 ],
                 # Messages waiting per channel (one per process for a group send).
                 "capacity": 5000,
