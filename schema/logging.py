@@ -26,6 +26,7 @@ from strawberry.types import ExecutionContext
 
 from schema.cart.resolvers import SERVICE_UNAVAILABLE
 from schema.extensions import INTERNAL, error_code
+from schema.metrics import OperationMetrics
 from shop.core.logs import (
     LogScope,
     current_scope,
@@ -113,7 +114,12 @@ def log_error(error: GraphQLError, execution_context: ExecutionContext | None) -
 
 
 class ShopSchema(strawberry.Schema):
-    """strawberry's Schema, logging errors as the shop does (see the module)."""
+    """strawberry's Schema, logging errors as the shop does (see the module), and
+    counting operations for /metrics (schema.metrics)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs["extensions"] = [*kwargs.get("extensions", ()), OperationMetrics]
+        super().__init__(*args, **kwargs)
 
     def process_errors(
         self,

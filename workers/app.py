@@ -4,7 +4,10 @@ import os
 
 from celery import Celery
 
-from workers import log_context  # noqa: F401  (connects its signal handlers)
+from workers import (
+    log_context,  # noqa: F401  (connects its signal handlers)
+    metrics,  # noqa: F401  (counts task outcomes)
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
 
