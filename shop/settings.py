@@ -75,6 +75,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: its request id and its line cover every response, errors included.
     "shop.core.middleware.RequestLogMiddleware",
+    # Counts and times every request for /metrics (while METRICS_ENABLED is on).
+    "shop.core.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -483,3 +485,37 @@ ORDER_EMAILS_PER_RECIPIENT = env.int("ORDER_EMAILS_PER_RECIPIENT", default=10)
 ORDER_EMAIL_RECIPIENT_WINDOW_SECONDS = env.int(
     "ORDER_EMAIL_RECIPIENT_WINDOW_SECONDS", default=3600
 )
+
+# ---------------------------------------------------------------- observability
+
+# Prometheus metrics at /metrics (shop/core/metrics.py): HTTP requests, GraphQL
+# operations and Celery task outcomes. Off: /metrics is a 404 and nothing is
+# recorded. With METRICS_TOKEN set, a scrape must send "Authorization: Bearer
+# <token>" (401 otherwise).
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=False)
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Several processes per host (gunicorn -w N): each writes its values to files in
+# this directory and /metrics adds them up. prometheus_client reads it from the
+# environment; empty the directory before the server starts.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+if PROMETHEUS_MULTIPROC_DIR:
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+
+# Error reporting (shop/core/sentry.py): unexpected exceptions of the web, GraphQL
+# and Celery tasks, never business errors or personal data. Off without a DSN.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env.str(
+    "SENTRY_ENVIRONMENT", default="development" if DEBUG else "production"
+)
+SENTRY_RELEASE = env.str("SENTRY_RELEASE", default="")
+# Share of requests and tasks traced (0 to 1); 0 sends errors only.
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+if SENTRY_DSN:
+    from shop.core.sentry import init as _sentry_init
+
+    _sentry_init(
+        dsn=SENTRY_DSN,
+        environment=SENTRY_ENVIRONMENT,
+        release=SENTRY_RELEASE,
+        traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
+    )

@@ -7,6 +7,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from schema import schema
 from schema.views import ShopGraphQLView
+from shop.core.metrics import metrics_view
 from shop.core.views import healthz, readyz
 from shop.payments.views import stripe_webhook
 
@@ -21,4 +22,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz/", healthz, name="healthz"),
     path("readyz/", readyz, name="readyz"),
+    # Prometheus's default path (METRICS_ENABLED; a 404 while off).
+    path("metrics", metrics_view, name="metrics"),
 ]
