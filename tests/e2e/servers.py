@@ -112,12 +112,13 @@ def gunicorn(env: dict, log: Path, *, workers: int = 1) -> Iterator[str]:
 class Storefront:
     """What an Apollo client does: POST JSON, keep a token and a cart token."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, headers: dict[str, str] | None = None) -> None:
         self.base = base
         self.token: str | None = None
+        self.headers = headers or {}
 
     def __call__(self, query: str, **variables) -> dict:
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", **self.headers}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         request = urllib.request.Request(
