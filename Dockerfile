@@ -64,4 +64,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
 # gunicorn with the shop's uvicorn worker (shop.serve: the server never rewrites
 # the client address from proxy headers), WEB_CONCURRENCY processes, HTTP and
 # WebSocket on port 8000. No control socket: nothing in the container uses it.
-CMD ["sh", "-c", "exec gunicorn shop.asgi:application -k shop.serve.UvicornWorker --bind 0.0.0.0:8000 --workers \"${WEB_CONCURRENCY}\" --no-control-socket"]
+CMD ["sh", "-c", "exec gunicorn shop.asgi:application -k shop.serve.UvicornWorker --bind 0.0.0.0:8000 --workers \"${WEB_CONCURRENCY:-2}\" --no-control-socket"]
