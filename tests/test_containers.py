@@ -197,19 +197,12 @@ def test_check_containers_lints_validates_and_checks_scaling(check_output):
     assert output.rstrip().endswith("Container files checked.")
 
 
-@pytest.mark.parametrize("missing", sorted(SECRETS) + ["DJANGO_ALLOWED_HOSTS"])
-def test_compose_refuses_to_start_without_a_production_secret(
-    check_output, tmp_path, missing
-):
+def compose_config(folder: Path, env_lines: list[str]) -> subprocess.CompletedProcess:
+    """``docker compose config --format json`` on a copy of the compose files in
+    ``folder``, with ``env_lines`` as its .env."""
     for name in ("compose.yaml", "Dockerfile", ".dockerignore"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    env_lines = [
-        line
-        for line in (ROOT / ".env.example").read_text().splitlines()
-        if not line.startswith(f"{missing}=")
-    ]
-    env_lines += [f"{key}={value}" for key, value in SECRETS.items() if key != missing]
-    (tmp_path / ".env").write_text("\n".join(env_lines) + "\n")
+        shutil.copy(ROOT / name, folder / name)
+    (folder / ".env").write_text("\n".join(env_lines) + "\n")
     compose = subprocess.run(
         [
             str(ROOT / ".tools" / "bin" / "python"),
@@ -221,21 +214,54 @@ def test_compose_refuses_to_start_without_a_production_secret(
         text=True,
         check=True,
     ).stdout.strip()
-
-    result = subprocess.run(
-        [compose, "-f", str(tmp_path / "compose.yaml"), "config", "-q"],
-        cwd=tmp_path,
+    return subprocess.run(
+        [compose, "-f", str(folder / "compose.yaml"), "config", "--format", "json"],
+        cwd=folder,
         # Variables from .env only (the shell's would win over it).
-        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)},
+        env={"PATH": os.environ["PATH"], "HOME": str(folder)},
         capture_output=True,
         text=True,
         check=False,
     )
 
+
+def env_example_lines(*, without: str = "") -> list[str]:
+    return [
+        line
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if not (without and line.startswith(f"{without}="))
+    ] + [f"{key}={value}" for key, value in SECRETS.items() if key != without]
+
+
+@pytest.mark.parametrize("missing", sorted(SECRETS) + ["DJANGO_ALLOWED_HOSTS"])
+def test_compose_refuses_to_start_without_a_production_secret(
+    check_output, tmp_path, missing
+):
+    result = compose_config(tmp_path, env_example_lines(without=missing))
+
     assert result.returncode != 0
     assert f"required variable {missing} is missing a value: set {missing} in .env" in (
         result.stderr
     )
+
+
+def test_a_development_env_does_not_redirect_the_stack(check_output, tmp_path):
+    development = [
+        "DATABASE_URL=postgres://dev@127.0.0.1:5432/dev",
+        "REDIS_URL=redis://127.0.0.1:6379/0",
+        "DJANGO_DEBUG=true",
+        "DJANGO_STATIC_ROOT=var/static",
+    ]
+    result = compose_config(tmp_path, env_example_lines() + development)
+
+    assert result.returncode == 0, result.stderr
+    for name, service in json.loads(result.stdout)["services"].items():
+        if name in APP_SERVICES:
+            environment = service["environment"]
+            assert environment["DATABASE_URL"].endswith("@postgres:5432/shop")
+            assert environment["REDIS_URL"] == "redis://redis:6379/0"
+            assert environment["DJANGO_DEBUG"] == "false"
+            assert environment["DJANGO_STATIC_ROOT"] == "/app/static"
 
 
 # ------------------------------------------------------------ the compose config
