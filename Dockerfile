@@ -21,7 +21,7 @@ RUN pip install --no-cache-dir uv==0.13.9
 
 WORKDIR /app
 COPY pyproject.toml uv.lock ./
-# --frozen: install exactly what uv.lock says, and fail if it is out of date.
+# --frozen: install exactly what uv.lock says, without resolving anything again.
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-install-project
 
