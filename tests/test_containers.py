@@ -361,6 +361,9 @@ def test_app_services_use_the_stack_in_production_mode(services):
         assert environment["REDIS_URL"] == "redis://redis:6379/0"
         assert environment["DJANGO_DEBUG"] == "false"
         assert environment["DJANGO_STATIC_ROOT"] == "/app/static"
+    # the web's processes add up their metrics in the container's tmpfs
+    multiprocess = services["web"]["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+    assert multiprocess.startswith(services["web"]["tmpfs"][0] + "/")
 
 
 def test_web_command_is_gunicorn_with_the_shops_worker_and_the_image_cmd(services):
