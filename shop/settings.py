@@ -245,6 +245,32 @@ else:
         "DATABASE_TEST_NAME", default="test_shop"
     )
 
+# Read replicas of DATABASE_URL (comma-separated URLs; ignored in embedded mode):
+# aliases replica1, replica2... with the primary's pool and health checks (a pool
+# per alias and process, opened by the first read routed there). GraphQL queries
+# read the catalog and reviews from one of them; mutations, checkout, payments,
+# the admin, Celery and anything after a write read the primary (see
+# shop/core/db_routers.py). Without replicas there is no router and no middleware.
+_REPLICA_URLS = [
+    url.strip() for url in env.list("DATABASE_REPLICA_URLS", default=[]) if url.strip()
+]
+if EMBEDDED_DATABASE:
+    _REPLICA_URLS = []
+for _number, _url in enumerate(_REPLICA_URLS, start=1):
+    _replica = env.db_url_config(_url)
+    _replica["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    _replica["CONN_HEALTH_CHECKS"] = DATABASES["default"]["CONN_HEALTH_CHECKS"]
+    if "pool" in DATABASES["default"].get("OPTIONS", {}):
+        _replica.setdefault("OPTIONS", {})["pool"] = dict(
+            DATABASES["default"]["OPTIONS"]["pool"]
+        )
+    # Tests read the test database through it (no database of its own).
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES[f"replica{_number}"] = _replica
+if _REPLICA_URLS:
+    DATABASE_ROUTERS = ["shop.core.db_routers.ReplicaRouter"]
+    MIDDLEWARE.append("shop.core.db_routers.ReplicaReadsMiddleware")
+
 # ---------------------------------------------------------------- redis
 
 REDIS_URL = env.str("REDIS_URL", default="redis://embedded:6379/0")
