@@ -194,6 +194,10 @@ LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=9
 # caps scripted sign-ups and probing which emails have accounts.
 REGISTRATIONS_PER_IP = env.int("REGISTRATIONS_PER_IP", default=50)
 REGISTRATION_WINDOW_SECONDS = env.int("REGISTRATION_WINDOW_SECONDS", default=3600)
+# When Redis (the attempt counters) does not answer: true lets sign-ins and
+# registrations through unthrottled (logged); false refuses them with
+# SERVICE_UNAVAILABLE until Redis is back.
+THROTTLE_FAIL_OPEN = env.bool("THROTTLE_FAIL_OPEN", default=True)
 # Reverse proxies in front of the app that append to X-Forwarded-For; 0 trusts none
 # and takes the client IP from the connection.
 TRUSTED_PROXY_COUNT = env.int("DJANGO_TRUSTED_PROXY_COUNT", default=0)

@@ -1,6 +1,7 @@
 """Sign-up, sign-in and token management."""
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.types import Info
 
 from schema.accounts.types import (
@@ -15,7 +16,7 @@ from schema.context import client_ip, current_user
 from schema.errors import user_errors
 from schema.permissions import IsAuthenticated
 from shop.accounts import services
-from shop.accounts.errors import AccountError
+from shop.accounts.errors import AccountError, ThrottleUnavailable
 
 
 def _token_payload(pair: services.TokenPair) -> TokenPayload:
@@ -25,6 +26,16 @@ def _token_payload(pair: services.TokenPair) -> TokenPayload:
         expires_at=pair.expires_at,
         refresh_expires_at=pair.refresh_expires_at,
         user=pair.user,
+    )
+
+
+def throttle_unavailable(error: ThrottleUnavailable) -> GraphQLError:
+    """Sign-ins and registrations refused while their throttle cannot count them
+    (THROTTLE_FAIL_OPEN off)."""
+    return GraphQLError(
+        "Signing in and registering are unavailable right now; try again shortly.",
+        extensions={"code": "SERVICE_UNAVAILABLE"},
+        original_error=error,
     )
 
 
@@ -41,6 +52,8 @@ class AccountMutation:
             )
         except AccountError as error:
             return RegisterPayload(errors=user_errors(error))
+        except ThrottleUnavailable as error:
+            raise throttle_unavailable(error) from error
         return RegisterPayload(user=user)
 
     @strawberry.mutation(
@@ -54,6 +67,8 @@ class AccountMutation:
             )
         except AccountError as error:
             return TokenPayload(errors=user_errors(error))
+        except ThrottleUnavailable as error:
+            raise throttle_unavailable(error) from error
         return _token_payload(pair)
 
     @strawberry.mutation(

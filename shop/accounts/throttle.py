@@ -9,7 +9,9 @@ LOGIN_FAILURES_PER_IP per IP) are checked per window, however many requests race
 A successful sign-in gives its slots back (the email's counter is reset, the IP's
 decremented): the counters hold failures, plus the attempts still in flight.
 
-Fails open: if Redis does not answer, nothing is throttled (it is logged).
+If Redis does not answer, THROTTLE_FAIL_OPEN decides: on (the default), nothing
+is throttled and it is logged; off, the attempt is refused (ThrottleUnavailable),
+so that an outage cannot open the door to password guessing.
 """
 
 import hashlib
@@ -19,7 +21,7 @@ from django.conf import settings
 from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 
-from shop.accounts.errors import AccountError, ErrorCode
+from shop.accounts.errors import AccountError, ErrorCode, ThrottleUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +85,10 @@ def _take(
                 _TAKE, len(keys), *keys, window, *limits
             )
         )
-    except RedisError:
+    except RedisError as error:
+        if not settings.THROTTLE_FAIL_OPEN:
+            logger.exception("Throttle unavailable; refusing an attempt (%s)", what)
+            raise ThrottleUnavailable(what) from error
         logger.exception("Throttle unavailable; not throttling %s", what)
         return
     if wait:

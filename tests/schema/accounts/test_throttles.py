@@ -207,3 +207,26 @@ def test_register_works_when_redis_is_down(settings):
     }
     assert register("a@example.com")()["errors"] == []
     assert register("b@example.com")()["errors"] == []
+
+
+@pytest.mark.django_db
+def test_with_fail_open_off_a_redis_outage_refuses_sign_ins(gql, settings):
+    """THROTTLE_FAIL_OPEN=false: no unthrottled password guessing during an outage;
+    nothing is created and no password is checked."""
+    UserFactory(email="buyer@example.com", password=PASSWORD)
+    settings.THROTTLE_FAIL_OPEN = False
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"}
+    }
+    signed_in = gql(TOKEN_AUTH, {"email": "buyer@example.com", "password": PASSWORD})
+    registered = gql(REGISTER, {"email": "new@example.com", "password": PASSWORD})
+    for result in (signed_in, registered):
+        assert result.error_codes() == ["SERVICE_UNAVAILABLE"]
+        assert "unavailable right now" in result.errors[0]["message"]
+        assert result.data is None
+    assert not User.objects.filter(email="new@example.com").exists()
+
+    settings.THROTTLE_FAIL_OPEN = True  # the default: let them through
+    assert gql.ok(TOKEN_AUTH, {"email": "buyer@example.com", "password": PASSWORD})[
+        "tokenAuth"
+    ]["token"]
