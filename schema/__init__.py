@@ -19,6 +19,7 @@ from schema.orders.queries import OrderQuery
 from schema.orders.subscriptions import OrderSubscription
 from schema.payments.mutations import PaymentMutation
 from schema.reviews.mutations import ReviewMutation
+from schema.scalars import SCALAR_MAP
 
 
 @strawberry.type(description="Everything a storefront can read.")
@@ -45,6 +46,7 @@ schema = ShopSchema(
     config=StrawberryConfig(
         relay_max_results=settings.GRAPHQL_MAX_PAGE_SIZE,
         name_converter=ShopNameConverter(),
+        scalar_map=SCALAR_MAP,
     ),
     extensions=[
         DjangoOptimizerExtension,

@@ -5,8 +5,10 @@ import re
 
 from cross_web import HTTPException  # what strawberry's views raise for a 400
 from django.conf import settings
+from django.http import HttpResponse
 from strawberry.django.views import GraphQLView
 
+from schema.graphiql import DEFAULT_QUERY
 from schema.logging import with_request_id
 
 # The GraphQL escape of a NUL character in the document: \u0000 not itself escaped
@@ -37,6 +39,18 @@ def _contains_nul(data: object) -> bool:
     return False
 
 
+# The welcome text of the GraphiQL page (shop/templates/graphql/graphiql.html, as
+# scripts/vendor_graphiql.py copies it from strawberry): a JavaScript template string.
+_EXAMPLE_QUERY = re.compile(r"const EXAMPLE_QUERY = `.*?`;", re.DOTALL)
+# What keeps a JSON string inert inside <script> (as Django's json_script does).
+_SCRIPT_SAFE = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u0026"}
+
+
+def _with_default_query(page: str) -> str:
+    literal = json.dumps(DEFAULT_QUERY).translate(_SCRIPT_SAFE)
+    return _EXAMPLE_QUERY.sub(lambda _: f"const EXAMPLE_QUERY = {literal};", page, 1)
+
+
 class ShopGraphQLView(GraphQLView):
     """Strawberry's Django view, with two more refusals as HTTP 400: a body nested
     too deeply for Python's JSON parser (a 500 otherwise), and NUL characters,
@@ -50,6 +64,13 @@ class ShopGraphQLView(GraphQLView):
     @graphql_ide.setter
     def graphql_ide(self, value) -> None:
         self._graphql_ide = value
+
+    def render_graphql_ide(self, request) -> HttpResponse:
+        """GraphiQL, opening on the README's queries (schema.graphiql) instead of
+        strawberry's welcome text."""
+        response = super().render_graphql_ide(request)
+        response.content = _with_default_query(response.content.decode())
+        return response
 
     def process_result(self, request, result):
         """The answer, INTERNAL_SERVER_ERROR and SERVICE_UNAVAILABLE errors with

@@ -9,6 +9,7 @@ from strawberry import relay
 from strawberry.types import Info
 from strawberry_django.relay import DjangoCursorConnection
 
+from schema.connections import ConnectionField
 from schema.context import current_user
 from schema.errors import UserError
 from schema.orders.types import OrderType
@@ -38,10 +39,11 @@ class UserType(relay.Node):
         return root.public_name
 
     orders: DjangoCursorConnection[OrderType] = strawberry_django.connection(
-        description="Their orders, newest first."
+        field_cls=ConnectionField, description="Their orders, newest first."
     )
     reviews: DjangoCursorConnection[ReviewType] = strawberry_django.connection(
-        description="Their reviews, newest first, hidden ones included."
+        field_cls=ConnectionField,
+        description="Their reviews, newest first, hidden ones included.",
     )
 
     @classmethod

@@ -11,10 +11,10 @@ from strawberry.annotation import StrawberryAnnotation
 from strawberry.types import Info
 from strawberry.types.arguments import StrawberryArgument
 from strawberry_django import Ordering
-from strawberry_django.fields.field import StrawberryDjangoField
 from strawberry_django.relay import DjangoCursorConnection
 
 from schema.common import Money, PriceRange
+from schema.connections import ConnectionField
 from schema.context import current_user
 from schema.errors import graphql_error
 from schema.optimizing import keeping_columns
@@ -71,6 +71,9 @@ class ProductFilter:
     in_stock: bool | None = _condition(
         "true: a variant can be bought; false: every variant is sold out."
     )
+    # strawberry-django gives every filter a DISTINCT flag; a product matches at
+    # most once here (conditions on variants are subqueries), so it stays private.
+    DISTINCT: strawberry.Private[bool] = False
 
     @strawberry_django.filter_field
     def filter(self, info: Info, queryset: QuerySet, prefix: str) -> tuple[QuerySet, Q]:
@@ -186,7 +189,7 @@ class ProductOrder:
         return queryset, [sort]
 
 
-class ProductListField(StrawberryDjangoField):
+class ProductListField(ConnectionField):
     """A product list field whose ``ordering`` argument also accepts null.
 
     strawberry-django declares it ``[ProductOrder!]! = []``; the contract (and
@@ -206,7 +209,7 @@ class ProductListField(StrawberryDjangoField):
 
     @arguments.setter
     def arguments(self, value: list[StrawberryArgument]) -> None:
-        StrawberryDjangoField.arguments.fset(self, value)
+        ConnectionField.arguments.fset(self, value)
 
 
 # ---------------------------------------------------------------- types

@@ -8,9 +8,9 @@ import strawberry_django
 from django.db.models import Q, QuerySet
 from strawberry import UNSET, relay
 from strawberry.types import Info
-from strawberry_django.fields.field import StrawberryDjangoField
 from strawberry_django.optimizer import is_optimized_by_prefetching
 
+from schema.connections import ConnectionField
 from schema.context import current_user
 from schema.errors import UserError, graphql_error
 from schema.optimizing import keeping_columns
@@ -30,6 +30,9 @@ class ReviewFilter:
     verified_purchase: bool | None = strawberry_django.filter_field(
         default=UNSET, description="true: only reviews by buyers of the product."
     )
+    # strawberry-django gives every filter a DISTINCT flag; these conditions join
+    # nothing, so a review never repeats and the flag stays private.
+    DISTINCT: strawberry.Private[bool] = False
 
     @strawberry_django.filter_field(description="Only reviews with this rating, 1..5.")
     def rating(self, value: int, prefix: str) -> Q:
@@ -44,7 +47,7 @@ class ReviewFilter:
         return Q(**{f"{prefix}rating": value})
 
 
-class VisibleReviewsField(StrawberryDjangoField):
+class VisibleReviewsField(ConnectionField):
     """A product's reviews as every shopper sees them: hidden ones never, not even
     for their author or staff, so ``totalCount`` matches ``reviewCount``."""
 
