@@ -8,6 +8,7 @@ Two modes, switched by the presence of DATABASE_URL / REDIS_URL:
 Production is DJANGO_DEBUG=false: it refuses to start without a real DJANGO_SECRET_KEY.
 """
 
+import os
 import socket
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +20,44 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# Variables from a file (.env beside manage.py, or SHOP_ENV_FILE), under those of the
+# process environment.
+ENV_FILE = Path(os.environ.get("SHOP_ENV_FILE") or BASE_DIR / ".env")
+environ.Env.read_env(ENV_FILE, overwrite=False)
+
+
+def _scheme(url: str) -> str:
+    return url.split("://", 1)[0] + "://" if "://" in url else "no scheme"
+
+
+def _postgres_url(variable: str, url: str) -> dict:
+    """Django's settings for a PostgreSQL URL, or one sentence naming the variable
+    (never the URL itself: it may hold a password)."""
+    example = "postgres://user:password@host:5432/shop"
+    try:
+        config = env.db_url_config(url)
+    except Exception as error:
+        raise ImproperlyConfigured(
+            f"{variable} is not a valid PostgreSQL URL ({error}); expected {example}."
+        ) from None
+    if not config.get("ENGINE", "").endswith("postgresql"):
+        raise ImproperlyConfigured(
+            f"{variable} must be a PostgreSQL URL such as {example}, not "
+            f"{_scheme(url)}."
+        )
+    return config
+
+
+def _redis_url(variable: str, url: str) -> str:
+    """A Redis URL (redis://, rediss:// or unix://), or one sentence naming the
+    variable."""
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured(
+            f"{variable} must be a Redis URL such as redis://host:6379/0 "
+            f"(redis://, rediss:// or unix://), not {_scheme(url)}."
+        )
+    return url
+
 
 EMBEDDED_DATABASE = not env.str("DATABASE_URL", default="")
 EMBEDDED_REDIS = not env.str("REDIS_URL", default="")
@@ -78,6 +116,8 @@ MIDDLEWARE = [
     # Counts and times every request for /metrics (while METRICS_ENABLED is on).
     "shop.core.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Streams WhiteNoise's files to ASGI servers without Django's warning.
+    "shop.core.middleware.AsyncFileStreamsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -220,7 +260,7 @@ if EMBEDDED_DATABASE:
         }
     }
 else:
-    DATABASES = {"default": env.db_url("DATABASE_URL")}
+    DATABASES = {"default": _postgres_url("DATABASE_URL", env.str("DATABASE_URL"))}
     # Each process keeps a pool of at most DB_POOL_MAX_SIZE connections, however
     # many requests it serves at once (under ASGI every request runs in a thread of
     # its own: persistent per-thread connections would grow with concurrency).
@@ -261,7 +301,7 @@ _REPLICA_URLS = [
 if EMBEDDED_DATABASE:
     _REPLICA_URLS = []
 for _number, _url in enumerate(_REPLICA_URLS, start=1):
-    _replica = env.db_url_config(_url)
+    _replica = _postgres_url("DATABASE_REPLICA_URLS", _url)
     _replica["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
     _replica["CONN_HEALTH_CHECKS"] = DATABASES["default"]["CONN_HEALTH_CHECKS"]
     if "pool" in DATABASES["default"].get("OPTIONS", {}):
@@ -277,7 +317,9 @@ if _REPLICA_URLS:
 
 # ---------------------------------------------------------------- redis
 
-REDIS_URL = env.str("REDIS_URL", default="redis://embedded:6379/0")
+REDIS_URL = _redis_url(
+    "REDIS_URL", env.str("REDIS_URL", default="redis://embedded:6379/0")
+)
 
 if EMBEDDED_REDIS:
     import fakeredis
@@ -309,7 +351,10 @@ _TCP_KEEPALIVE = {
 # The channel layer can spread over several Redis servers: channels_redis shards
 # channels and groups across them by hash (every process must list the same ones,
 # in the same order). Default: REDIS_URL alone.
-CHANNEL_REDIS_URLS = env.list("CHANNEL_REDIS_URLS", default=[REDIS_URL])
+CHANNEL_REDIS_URLS = [
+    _redis_url("CHANNEL_REDIS_URLS", url)
+    for url in env.list("CHANNEL_REDIS_URLS", default=[REDIS_URL])
+]
 if EMBEDDED_REDIS:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 else:
@@ -349,7 +394,9 @@ else:
 # ---------------------------------------------------------------- celery
 
 CELERY_BROKER_URL = env.str(
-    "CELERY_BROKER_URL", default="memory://" if EMBEDDED_REDIS else REDIS_URL
+    # The in-memory broker with a host name: kombu warns about one without.
+    "CELERY_BROKER_URL",
+    default="memory://localhost/" if EMBEDDED_REDIS else REDIS_URL,
 )
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=EMBEDDED_REDIS)
 CELERY_TASK_EAGER_PROPAGATES = True

@@ -3,6 +3,8 @@
 import logging
 import time
 
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.functional import empty
 
@@ -81,3 +83,31 @@ class RequestLogMiddleware:
             return response
         finally:
             exit_scope(token)
+
+
+class AsyncFileStreamsMiddleware:
+    """Serves a file response (WhiteNoise's static files) to an ASGI server chunk
+    by chunk from a thread, instead of letting Django warn ("StreamingHttpResponse
+    must consume synchronous iterators") and read the whole file into memory in
+    one go. Place it just before WhiteNoiseMiddleware. Under WSGI it does nothing.
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        if (
+            getattr(response, "streaming", False)
+            and not response.is_async
+            and isinstance(request, ASGIRequest)
+        ):
+            response.streaming_content = _chunks_in_a_thread(response.streaming_content)
+        return response
+
+
+async def _chunks_in_a_thread(chunks):
+    iterator = iter(chunks)
+    read = sync_to_async(next, thread_sensitive=False)
+    while (chunk := await read(iterator, None)) is not None:
+        yield chunk

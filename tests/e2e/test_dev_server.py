@@ -46,10 +46,15 @@ def dev_stripe():
 
 
 @pytest.fixture(scope="module")
-def dev_server(tmp_path_factory, dev_stripe):
+def dev_workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("dev")
+
+
+@pytest.fixture(scope="module")
+def dev_server(dev_workdir, dev_stripe):
     """scripts/dev on a free port, with its own SQLite file and no services."""
     port = free_port()
-    workdir = tmp_path_factory.mktemp("dev")
+    workdir = dev_workdir
     env = {
         key: value
         for key, value in os.environ.items()
@@ -317,3 +322,19 @@ def test_readme_reviews_example(dev_server):
     }
     anonymous = post(dev_server, write.replace("<Product id>", review_id))
     assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+def test_no_stray_warnings(dev_server, dev_workdir):
+    """GraphiQL's static files (served by WhiteNoise under ASGI) and a checkout (a
+    Celery task in embedded mode) log no warning."""
+    status, page = request(f"{dev_server}/graphql/", headers={"Accept": "text/html"})
+    assert status == 200
+    for path in re.findall(r'src="(/static/[^"]+)"', page):
+        assert request(f"{dev_server}{path}")[0] == 200
+    blocks = (ROOT / "README.md").read_text().split("```graphql\n")
+    cart = post(dev_server, blocks[3].split("```")[0])["data"]["cartLinesAdd"]["cart"]
+    checkout = blocks[4].split("```")[0].replace("<guest cart token>", cart["token"])
+    checkout = checkout.replace("7b0c6b1e-order-attempt-1", "no-stray-warnings")
+    assert post(dev_server, checkout)["data"]["checkout"]["errors"] == []
+    log = (dev_workdir / "server.log").read_text()
+    assert not re.search(r"Warning|WARNING", log), log

@@ -43,7 +43,7 @@ def test_embedded_mode_needs_no_service(tmp_path):
     debug, engine, redis, broker, eager, layer = result.stdout.split()
     assert debug == "True"
     assert engine == "django.db.backends.sqlite3"
-    assert broker == "memory://"
+    assert broker == "memory://localhost/"
     assert eager == "True"
     assert layer == "channels.layers.InMemoryChannelLayer"
 
@@ -113,3 +113,20 @@ def test_env_example_lists_every_variable_the_settings_read():
     )
     assert "STRIPE_WEBHOOK_TOLERANCE_SECONDS" in read
     assert read - listed == set()
+
+
+def test_every_variable_env_example_lists_is_read():
+    """A variable set in .env works: the settings, the dev server, seed_demo or
+    compose.yaml read each one .env.example lists."""
+    listed = set(
+        re.findall(r"^#? ?([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M)
+    )
+    readers = [ROOT / "compose.yaml", ROOT / "shop" / "dev.py"]
+    readers += (ROOT / "shop").rglob("*.py")
+    text = "\n".join(path.read_text() for path in readers)
+    unread = {
+        name
+        for name in listed
+        if not re.search(rf"""["'{{]{name}[}}"':]|\${{{name}\b""", text)
+    }
+    assert unread == set()

@@ -1,12 +1,11 @@
 """Fill the demo catalog (idempotent); --products N adds a synthetic catalog."""
 
 import os
-import secrets
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 from tqdm import tqdm
 
+from shop.accounts.demo import demo_admin_ensure
 from shop.catalog.demo import (
     SYNTHETIC_PREFIX,
     demo_catalog_load,
@@ -15,14 +14,14 @@ from shop.catalog.demo import (
 from shop.catalog.models import Product
 from shop.reviews.demo import demo_reviews_load
 
-ADMIN_EMAIL = "admin@example.com"
-
 
 class Command(BaseCommand):
     help = (
         "Create the demo catalog, its demo reviews and the staff user "
-        "admin@example.com where missing. With --products N, also grow a "
-        "synthetic catalog to N products (3 variants each) for benchmarks."
+        "admin@example.com where missing (DEMO_ADMIN_PASSWORD sets its password, "
+        "also later). With --if-empty, leave a catalog that has products alone. "
+        "With --products N, also grow a synthetic catalog to N products (3 "
+        "variants each) for benchmarks."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -35,15 +34,42 @@ class Command(BaseCommand):
         parser.add_argument(
             "--batch-size", type=int, default=2000, help="Products per transaction."
         )
-
-    def handle(self, *args, products: int, batch_size: int, **options) -> None:
-        created = demo_catalog_load()
-        self.stdout.write(
-            "Demo catalog: "
-            + ", ".join(f"{count} {name} created" for name, count in created.items())
+        parser.add_argument(
+            "--if-empty",
+            action="store_true",
+            help="Seed only a catalog without any product (what staff deleted "
+            "stays deleted).",
         )
-        self.stdout.write(f"Demo reviews: {demo_reviews_load()} created")
-        self._ensure_admin()
+        parser.add_argument(
+            "--no-admin",
+            action="store_true",
+            help="Leave the staff user alone (scripts/dev makes sure of it itself).",
+        )
+
+    def handle(
+        self,
+        *args,
+        products: int,
+        batch_size: int,
+        if_empty: bool,
+        no_admin: bool,
+        **options,
+    ) -> None:
+        if if_empty and Product.objects.exists():
+            self.stdout.write(
+                f"Demo catalog: kept ({Product.objects.count()} products)."
+            )
+        else:
+            created = demo_catalog_load()
+            self.stdout.write(
+                "Demo catalog: "
+                + ", ".join(
+                    f"{count} {name} created" for name, count in created.items()
+                )
+            )
+            self.stdout.write(f"Demo reviews: {demo_reviews_load()} created")
+        if not no_admin:
+            self._ensure_admin()
         if products > 0:
             with tqdm(total=products, unit="product", desc="Synthetic catalog") as bar:
                 bar.update(self._existing_synthetic())
@@ -56,21 +82,21 @@ class Command(BaseCommand):
         return Product.objects.filter(slug__startswith=SYNTHETIC_PREFIX).count()
 
     def _ensure_admin(self) -> None:
-        users = get_user_model().objects
-        if users.filter(email=ADMIN_EMAIL).exists():
-            return
-        password = os.environ.get("DEMO_ADMIN_PASSWORD")
-        users.create_superuser(
-            ADMIN_EMAIL, password or (generated := secrets.token_urlsafe(12))
-        )
-        if password:
-            self.stdout.write(
-                f"Staff user {ADMIN_EMAIL} created (DEMO_ADMIN_PASSWORD)."
-            )
-        else:
+        admin = demo_admin_ensure(password=os.environ.get("DEMO_ADMIN_PASSWORD"))
+        if admin.generated_password:
             self.stdout.write(
                 self.style.WARNING(
-                    f"Staff user {ADMIN_EMAIL} created with password {generated} "
-                    "(shown once; set DEMO_ADMIN_PASSWORD to choose it)."
+                    f"Staff user {admin.email} created with password "
+                    f"{admin.generated_password} (shown once; set "
+                    "DEMO_ADMIN_PASSWORD to choose it, or run: python manage.py "
+                    f"changepassword {admin.email})."
                 )
+            )
+        elif admin.created:
+            self.stdout.write(
+                f"Staff user {admin.email} created (DEMO_ADMIN_PASSWORD)."
+            )
+        elif admin.password_from_setting:
+            self.stdout.write(
+                f"Staff user {admin.email}: password DEMO_ADMIN_PASSWORD."
             )
