@@ -195,15 +195,50 @@ def post(dev_server: str, document: str, authorization: str | None = None) -> di
 
 
 def test_readme_sign_in_flow(dev_server):
+    """Every mutation of the README's sign-in block, as written, in order."""
     block = (ROOT / "README.md").read_text().split("```graphql\n")[2].split("```")[0]
-    register, token_auth = ["mutation " + m for m in block.split("mutation ")[1:]]
+    register, token_auth, verify, refresh, change, revoke = [
+        "mutation " + m for m in block.split("mutation ")[1:]
+    ]
     registered = post(dev_server, register)["data"]["register"]
     assert registered["errors"] == []
     signed_in = post(dev_server, token_auth)["data"]["tokenAuth"]
     assert signed_in["errors"] == []
-    me = post(dev_server, "{ me { email } }", f"Bearer {signed_in['token']}")
+    bearer = f"Bearer {signed_in['token']}"
+    me = post(dev_server, "{ me { email } }", bearer)
     assert me == {"data": {"me": {"email": "ada@example.com"}}}
     assert post(dev_server, "{ me { email } }") == {"data": {"me": None}}
+
+    verified = post(dev_server, verify.replace("<token>", signed_in["token"]))
+    assert verified["data"]["verifyToken"] == {
+        "valid": True,
+        "email": "ada@example.com",
+        "errors": [],
+    }
+    refreshed = post(
+        dev_server, refresh.replace("<refresh token>", signed_in["refreshToken"])
+    )["data"]["refreshToken"]
+    assert refreshed["errors"] == []
+    assert refreshed["refreshToken"] != signed_in["refreshToken"]
+
+    changed = post(dev_server, change, f"Bearer {refreshed['token']}")
+    assert changed["data"]["passwordChange"] == {
+        "user": {"email": "ada@example.com"},
+        "errors": [],
+    }
+    # the password change signed every session out: the refresh token is spent
+    spent = post(
+        dev_server, revoke.replace("<refresh token>", refreshed["refreshToken"])
+    )
+    assert spent["data"]["revokeToken"]["revoked"] is False
+    assert spent["data"]["revokeToken"]["errors"][0]["code"] == "INVALID_TOKEN"
+    again = post(
+        dev_server,
+        'mutation { tokenAuth(email: "ada@example.com", '
+        'password: "a new horse battery staple") { refreshToken } }',
+    )["data"]["tokenAuth"]
+    revoked = post(dev_server, revoke.replace("<refresh token>", again["refreshToken"]))
+    assert revoked["data"]["revokeToken"] == {"revoked": True, "errors": []}
 
 
 def test_readme_cart_example(dev_server):
