@@ -73,9 +73,10 @@ def test_every_documented_server_command_turns_proxy_headers_off():
     commands = []
     for name in (
         "README.md",
-        "scripts/dev",
         "scripts/bench.py",
         "tests/e2e/servers.py",
+        "Dockerfile",
+        "compose.yaml",
     ):
         text = (ROOT / name).read_text()
         # one command: a shell line, or a Python list of arguments
@@ -93,3 +94,9 @@ def test_every_documented_server_command_turns_proxy_headers_off():
             assert "uvicorn_worker.UvicornWorker" not in command, (name, command)
         else:
             assert "--no-proxy-headers" in command, (name, command)
+    # scripts/dev runs uvicorn from Python (shop/dev.py)
+    dev = (ROOT / "shop" / "dev.py").read_text()
+    (call,) = re.findall(
+        r'uvicorn\.run\(\s*"shop\.asgi:application".*?\n    \)', dev, re.S
+    )
+    assert "proxy_headers=False" in call
