@@ -98,6 +98,7 @@ def _database_ready() -> None:
     if connection.vendor != "postgresql":
         return
     import psycopg
+    from psycopg import sql
 
     database = settings.DATABASES["default"]
     where = f"{database.get('HOST') or 'localhost'}:{database.get('PORT') or 5432}"
@@ -121,7 +122,9 @@ def _database_ready() -> None:
             ) from None
     try:
         with psycopg.connect(dbname="postgres", autocommit=True, **params) as admin:
-            admin.execute(f'CREATE DATABASE "{database["NAME"]}"')
+            admin.execute(
+                sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database["NAME"]))
+            )
     except psycopg.Error as error:
         raise SetupError(
             f"The database {database['NAME']!r} of DATABASE_URL does not exist and "
