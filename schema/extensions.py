@@ -1,5 +1,6 @@
 """Every top-level error carries ``extensions.code``; unexpected ones are masked."""
 
+import functools
 import re
 
 from django.conf import settings
@@ -19,7 +20,13 @@ from graphql import (
 )
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.error import GraphQLError
-from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.extensions import (
+    AddValidationRules,
+    MaskErrors,
+    MaxAliasesLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
 from strawberry.relay.types import GlobalIDValueError
 
 from shop.core.errors import ErrorCode
@@ -232,3 +239,22 @@ class _Cost:
             if isinstance(value, int) and not isinstance(value, bool):
                 return max(value, 0)
         return None
+
+
+@functools.cache
+def _limit_rules(max_depth: int, max_aliases: int) -> tuple[type, ...]:
+    return (
+        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
+    )
+
+
+class DocumentLimits(AddValidationRules):
+    """GRAPHQL_MAX_DEPTH and GRAPHQL_MAX_ALIASES as validation rules made once per
+    limit, not per request: strawberry's limiters make a new rule class for every
+    request, which would make every ValidationCache key new."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            list(_limit_rules(settings.GRAPHQL_MAX_DEPTH, settings.GRAPHQL_MAX_ALIASES))
+        )

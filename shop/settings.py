@@ -467,6 +467,9 @@ GRAPHQL_MAX_DEPTH = env.int("GRAPHQL_MAX_DEPTH", default=10)
 GRAPHQL_MAX_ALIASES = env.int("GRAPHQL_MAX_ALIASES", default=30)
 GRAPHQL_MAX_TOKENS = env.int("GRAPHQL_MAX_TOKENS", default=2000)
 GRAPHQL_MAX_PAGE_SIZE = 100
+# Documents (by text) whose parse and validation each process keeps, so a
+# storefront's repeated queries skip both; least recently used ones go first.
+GRAPHQL_DOCUMENT_CACHE_SIZE = env.int("GRAPHQL_DOCUMENT_CACHE_SIZE", default=256)
 # Introspection (__schema, __type) answers by default: the schema is public (the
 # SDL is in the repository) and storefront code generators and GraphiQL need it.
 # Off, such queries are refused with GRAPHQL_VALIDATION_FAILED.
