@@ -5,7 +5,7 @@ import contextlib
 import strawberry
 from django.conf import settings
 from strawberry import relay
-from strawberry.extensions import MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.extensions import MaxTokensLimiter, ValidationCache
 from strawberry.relay.exceptions import NodeIDAnnotationError
 from strawberry.schema.config import StrawberryConfig
 from strawberry_django.optimizer import DjangoOptimizerExtension
@@ -15,7 +15,7 @@ from schema.accounts.queries import AccountQuery
 from schema.cart.mutations import CartMutation
 from schema.cart.queries import CartQuery
 from schema.catalog.queries import CatalogQuery
-from schema.extensions import DocumentLimits, ErrorCodes, QueryCost
+from schema.extensions import DocumentLimits, DocumentParseCache, ErrorCodes, QueryCost
 from schema.logging import IntrospectionSetting, RequestIdInErrors, ShopSchema
 from schema.naming import ShopNameConverter
 from schema.orders.mutations import OrderMutation
@@ -77,7 +77,7 @@ schema = ShopSchema(
         # cached by its text (and the token limit), the validation with the rules
         # that apply (the depth and alias limits included), so every limit still
         # holds and an invalid document answers its errors each time.
-        lambda: ParserCache(maxsize=settings.GRAPHQL_DOCUMENT_CACHE_SIZE),
+        lambda: DocumentParseCache(maxsize=settings.GRAPHQL_DOCUMENT_CACHE_SIZE),
         lambda: ValidationCache(maxsize=settings.GRAPHQL_DOCUMENT_CACHE_SIZE),
         DocumentLimits,
         lambda: MaxTokensLimiter(max_token_count=settings.GRAPHQL_MAX_TOKENS),

@@ -1,5 +1,6 @@
 """Every top-level error carries ``extensions.code``; unexpected ones are masked."""
 
+import contextlib
 import functools
 import re
 
@@ -24,6 +25,7 @@ from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
+    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
 )
@@ -258,3 +260,17 @@ class DocumentLimits(AddValidationRules):
         super().__init__(
             list(_limit_rules(settings.GRAPHQL_MAX_DEPTH, settings.GRAPHQL_MAX_ALIASES))
         )
+
+
+class DocumentParseCache(ParserCache):
+    """strawberry's ParserCache, except for a document that does not parse: it is
+    left to strawberry's own parse, which answers the error as every other one
+    (with its code); ParserCache would let it escape the error handling."""
+
+    def on_parse(self):
+        context = self.execution_context
+        with contextlib.suppress(GraphQLError):
+            context.graphql_document = self.cached_parse_document(
+                context.query, **context.parse_options
+            )
+        yield

@@ -71,3 +71,13 @@ def test_global_ids_are_the_primary_keys(gql):
     assert data["variants"] == [
         {"id": relay.to_base64("ProductVariant", product.variants.get().pk)}
     ]
+
+
+def test_a_document_that_does_not_parse_answers_its_code_every_time(gql):
+    for _ in range(2):
+        result = gql("{ products(first: 1) { totalCount }")
+        assert result.status == 200
+        assert result.error_codes() == ["GRAPHQL_PARSE_FAILED"]
+    too_many = "{ " + " ".join(["__typename"] * 2100) + " }"
+    for _ in range(2):
+        assert gql(too_many).error_codes() == ["GRAPHQL_PARSE_FAILED"]
