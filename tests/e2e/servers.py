@@ -32,6 +32,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def stop_group(
+    process: subprocess.Popen, *, timeout: float = 20, strict: bool = True
+) -> None:
+    """SIGTERM the process's group (it was started in a session of its own) and
+    wait; SIGKILL it if it has not stopped within ``timeout`` s, so that nothing is
+    left holding the test database, and then raise unless ``strict`` is off."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+        if strict:
+            raise
+
+
 @contextlib.contextmanager
 def running(
     command: list[str], *, env: dict, port: int, log: Path, probe: str, seconds=180
@@ -60,14 +79,7 @@ def running(
             assert process.poll() is None, log.read_text()
             yield base
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                # Never leave it behind holding the test database; still fail.
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-                raise
+            stop_group(process)
 
 
 @contextlib.contextmanager
@@ -161,12 +173,7 @@ def celery_worker(
             yield process
         finally:
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(timeout=10)
+                stop_group(process, timeout=30, strict=False)
 
 
 def post_webhook(base: str, event: dict) -> dict:
