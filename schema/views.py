@@ -8,8 +8,14 @@ from django.conf import settings
 from django.http import HttpResponse
 from strawberry.django.views import GraphQLView
 
+from schema import persisted
 from schema.graphiql import DEFAULT_QUERY
 from schema.logging import with_request_id
+from shop.core.db_routers import (
+    allow_replica_reads,
+    in_replica_window,
+    pin_to_primary,
+)
 
 # The GraphQL escape of a NUL character in the document: \u0000 not itself escaped
 # (an even run of backslashes before it, "\\u0000", is a backslash and "u0000").
@@ -55,7 +61,12 @@ class ShopGraphQLView(GraphQLView):
     """Strawberry's Django view, with two more refusals as HTTP 400: a body nested
     too deeply for Python's JSON parser (a 500 otherwise), and NUL characters,
     which PostgreSQL cannot store or compare. GraphiQL is served only while
-    GRAPHQL_GRAPHIQL is on (otherwise a browser gets a 404)."""
+    GRAPHQL_GRAPHIQL is on (otherwise a browser gets a 404).
+
+    Documents may be named by hash (Apollo's automatic persisted queries, POST or
+    GET) and, with GRAPHQL_PERSISTED_QUERIES_ONLY, must be registered: see
+    schema.persisted. With read replicas, a query's catalog reads go to one once
+    its document is known (shop.core.db_routers)."""
 
     @property
     def graphql_ide(self):
@@ -64,6 +75,43 @@ class ShopGraphQLView(GraphQLView):
     @graphql_ide.setter
     def graphql_ide(self, value) -> None:
         self._graphql_ide = value
+
+    def should_render_graphql_ide(self, request) -> bool:
+        # A GET naming its document by hash is an API call, whatever it accepts.
+        return (
+            super().should_render_graphql_ide(request)
+            and request.query_params.get("extensions") is None
+        )
+
+    def execute_single(
+        self,
+        request,
+        request_adapter,
+        sub_response,
+        context,
+        root_value,
+        request_data,
+    ):
+        """Runs one operation: its document found by hash first (or refused), and,
+        with read replicas, the replica opened for a query."""
+        if not request_data.extensions and not settings.GRAPHQL_PERSISTED_QUERIES_ONLY:
+            resolved = None
+        else:
+            resolved = persisted.resolve(request_data)
+            if isinstance(resolved, persisted.Refusal):
+                sub_response.status_code = resolved.status
+                for name, value in resolved.headers().items():
+                    sub_response[name] = value
+                return persisted.Refused(resolved)
+            request_data = resolved.request_data
+        if in_replica_window():
+            _decide_replica_reads(request_data)
+        result = super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
+        if resolved is not None:
+            persisted.register_if_it_ran(resolved, result)
+        return result
 
     def render_graphql_ide(self, request) -> HttpResponse:
         """GraphiQL, opening on the README's queries (schema.graphiql) instead of
@@ -75,7 +123,10 @@ class ShopGraphQLView(GraphQLView):
     def process_result(self, request, result):
         """The answer, INTERNAL_SERVER_ERROR and SERVICE_UNAVAILABLE errors with
         ``extensions.requestId`` (also in the X-Request-ID header)."""
-        response = super().process_result(request, result)
+        if isinstance(result, persisted.Refused):
+            response = result.refusal.body()
+        else:
+            response = super().process_result(request, result)
         with_request_id(
             response.get("errors") or [], getattr(request, "request_id", None)
         )
@@ -90,3 +141,17 @@ class ShopGraphQLView(GraphQLView):
         if _contains_nul(decoded):
             raise HTTPException(400, "NUL characters (\\u0000) are not allowed.")
         return decoded
+
+
+def _decide_replica_reads(request_data) -> None:
+    """A query may read the catalog from a replica; any other operation (or a
+    document that does not parse: execution answers it) reads the primary."""
+    query, name = request_data.query, request_data.operation_name
+    if (
+        isinstance(query, str)
+        and isinstance(name, str | None)
+        and persisted.operation_type(query, name) == "query"
+    ):
+        allow_replica_reads()
+    else:
+        pin_to_primary()

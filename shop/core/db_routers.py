@@ -8,9 +8,13 @@ A read goes to a replica only when all of these hold:
 
 - it reads the catalog or its reviews (app labels in ``REPLICA_APPS``), the data of
   product lists and product pages, where a second of replication lag is harmless;
-- it is served inside a replica window: ``ReplicaReadsMiddleware`` opens one for an
-  HTTP request asking the GraphQL endpoint for a query, never for a mutation, the
-  admin, the Stripe webhook or anything else;
+- it is served inside an open replica window: ``ReplicaReadsMiddleware`` gives
+  each HTTP request to the GraphQL endpoint a window, closed until the GraphQL
+  layer, having resolved the document (sent in full or named by a persisted-query
+  hash) and the operation its ``operationName`` selects, calls
+  ``allow_replica_reads()`` for a query; a mutation or anything else pins it to
+  the primary (``pin_to_primary()``). The admin, the Stripe webhook and every
+  other path get no window;
 - nothing in the window has written yet (any write, a ``select_for_update`` or a
   ``get_or_create`` pins the rest of the window to the primary);
 - no ``transaction.atomic`` block is open on the primary.
@@ -23,9 +27,7 @@ request, so its product list, prices and reviews come from one moment in time.
 
 import contextlib
 import contextvars
-import json
 import random
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -46,6 +48,8 @@ class _Window:
     that copied the request's context pins the same window when it writes."""
 
     replica: str | None = None
+    # Closed: reads go to the primary until allow_replica_reads().
+    open: bool = True
     pinned: bool = False
 
 
@@ -55,15 +59,28 @@ _window: contextvars.ContextVar[_Window | None] = contextvars.ContextVar(
 
 
 @contextlib.contextmanager
-def replica_reads() -> Iterator[None]:
-    """Within it, catalog and review reads may go to a replica until a write."""
-    token = _window.set(_Window())
+def replica_reads(*, closed: bool = False) -> Iterator[None]:
+    """Within it, catalog and review reads may go to a replica until a write;
+    ``closed``: only once ``allow_replica_reads()`` is called."""
+    token = _window.set(_Window(open=not closed))
     try:
         yield
     finally:
         # Ended in another context than it began in: that context ends it anyway.
         with contextlib.suppress(ValueError):
             _window.reset(token)
+
+
+def in_replica_window() -> bool:
+    """Whether the current request has a replica window (open or not)."""
+    return _window.get() is not None
+
+
+def allow_replica_reads() -> None:
+    """Opens the current window (if any), unless it is pinned to the primary."""
+    window = _window.get()
+    if window is not None:
+        window.open = True
 
 
 def pin_to_primary() -> None:
@@ -91,6 +108,7 @@ class ReplicaRouter:
         if (
             window is None
             or window.pinned
+            or not window.open
             or not self.replicas
             or model._meta.app_label not in REPLICA_APPS
             # Checkout, payments and stock read and lock in atomic blocks.
@@ -120,42 +138,24 @@ class ReplicaRouter:
         return db == DEFAULT_DB_ALIAS
 
 
-# The keyword every mutation operation starts with. A document holding the word
-# anywhere else (a comment, a string) is served by the primary too: never wrong,
-# only slower.
-_MUTATION_KEYWORD = re.compile(r"\bmutation\b")
-
-
 class ReplicaReadsMiddleware:
-    """Opens a replica window for an HTTP request asking the GraphQL endpoint for
-    a query (GET ?query=, or a POSTed JSON document without a mutation). Any other
-    request (mutations, the admin, webhooks, probes) reads only the primary."""
+    """Gives an HTTP request to the GraphQL endpoint (GET or POST) a closed replica
+    window, which the GraphQL layer opens for a query (``allow_replica_reads``)
+    once it knows the operation. Any other request (the admin, webhooks, probes)
+    reads only the primary. The body is not read here: the view reads it once."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]):
         self.get_response = get_response
         self._graphql_path: str | None = None
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        if not self._asks_for_a_query(request):
-            return self.get_response(request)
-        with replica_reads():
-            return self.get_response(request)
-
-    def _asks_for_a_query(self, request: HttpRequest) -> bool:
         if self._graphql_path is None:
             self._graphql_path = reverse("graphql")
-        if request.path_info != self._graphql_path:
-            return False
-        if request.method in ("GET", "HEAD"):
-            document = request.GET.get("query")
-        elif request.method == "POST" and request.content_type == "application/json":
-            try:
-                body = json.loads(request.body)
-            except Exception:
-                # Too big, not JSON, nested too deeply: the view answers it, and
-                # whatever it reads meanwhile comes from the primary.
-                return False
-            document = body.get("query") if isinstance(body, dict) else None
-        else:
-            return False
-        return isinstance(document, str) and not _MUTATION_KEYWORD.search(document)
+        if request.path_info != self._graphql_path or request.method not in (
+            "GET",
+            "HEAD",
+            "POST",
+        ):
+            return self.get_response(request)
+        with replica_reads(closed=True):
+            return self.get_response(request)

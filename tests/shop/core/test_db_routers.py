@@ -4,6 +4,7 @@ each read, and real requests reading a second alias of the test database."""
 import asyncio
 import contextvars
 import copy
+import hashlib
 import json
 import os
 import subprocess
@@ -21,13 +22,19 @@ from django.core.handlers.asgi import ASGIHandler
 from django.db import connections, transaction
 from django.db.backends.signals import connection_created
 from django.http import HttpResponse
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 from graphql_jwt.refresh_token.models import RefreshToken
 from strawberry.relay import to_base64
 
 from shop.accounts.models import User
 from shop.catalog.models import Category, Product, ProductVariant, StockAdjustment
-from shop.core.db_routers import ReplicaReadsMiddleware, ReplicaRouter, replica_reads
+from shop.core import persisted_queries
+from shop.core.db_routers import (
+    ReplicaReadsMiddleware,
+    ReplicaRouter,
+    allow_replica_reads,
+    replica_reads,
+)
 from shop.orders.models import Order, OrderLine
 from shop.payments.models import Payment, StripeEvent
 from shop.reviews.models import Review
@@ -483,6 +490,7 @@ def test_a_guest_checkout_of_a_cart_made_outside_requests(gql, replica, kettle):
 @replica_db
 def test_a_read_after_a_write_in_the_same_request_goes_to_the_primary(replica, kettle):
     def rename(request):
+        allow_replica_reads()  # as the view does for a query
         before = Product.objects.get(pk=kettle.pk).name
         Product.objects.filter(pk=kettle.pk).update(name="Quiet kettle")
         after = Product.objects.get(pk=kettle.pk).name
@@ -504,49 +512,125 @@ def test_a_read_after_a_write_in_the_same_request_goes_to_the_primary(replica, k
 
 
 @replica_db
-def test_only_graphql_queries_open_a_window(replica, kettle):
+def test_graphql_requests_get_a_window_the_graphql_layer_opens(replica, kettle):
+    """The middleware reads no body: it gives each GET or POST to /graphql/ a
+    closed window, and only the GraphQL layer's word opens it. Other paths get no
+    window, whatever they call."""
+
     def read(request):
         return HttpResponse(Product.objects.get(pk=kettle.pk).name)
 
+    def open_then_read(request):
+        allow_replica_reads()
+        return read(request)
+
     factory = RequestFactory()
-    body = json.dumps({"query": '{ product(slug: "kettle") { name } }'})
-    on_replica = [
-        factory.post("/graphql/", body, content_type="application/json"),
+    graphql_requests = [
+        factory.post("/graphql/", "{}", content_type="application/json"),
+        factory.post("/graphql/", "{not json", content_type="application/json"),
         factory.get("/graphql/", {"query": "{ products { totalCount } }"}),
     ]
-    on_primary = [
-        # A mutation, named anywhere in the document.
-        factory.post(
-            "/graphql/",
-            json.dumps({"query": "mutation M { cartClear { errors { code } } }"}),
-            content_type="application/json",
-        ),
-        factory.post(
-            "/graphql/",
-            json.dumps(
-                {
-                    "query": "query Q { products { totalCount } } "
-                    "mutation M { cartClear { errors { code } } }",
-                    "operationName": "Q",
-                }
-            ),
-            content_type="application/json",
-        ),
-        # Not a JSON document, no document, another page.
-        factory.post("/graphql/", "{not json", content_type="application/json"),
-        factory.post("/graphql/", {"query": "{ x }"}),
-        factory.get("/graphql/"),
+    other_requests = [
         factory.get(f"/admin/catalog/product/{kettle.pk}/change/"),
         factory.post("/webhooks/stripe/", "{}", content_type="application/json"),
+        factory.options("/graphql/"),
     ]
-    for request in on_replica:
-        with Reads() as reads:
-            ReplicaReadsMiddleware(read)(request)
-        assert len(reads.on_replica("catalog_product")) == 1, request
-    for request in on_primary:
+    for request in graphql_requests:
         with Reads() as reads:
             ReplicaReadsMiddleware(read)(request)
         assert reads.on_replica() == [], request
+        with Reads() as reads:
+            ReplicaReadsMiddleware(open_then_read)(request)
+        assert len(reads.on_replica("catalog_product")) == 1, request
+    for request in other_requests:
+        with Reads() as reads:
+            ReplicaReadsMiddleware(open_then_read)(request)
+        assert reads.on_replica() == [], request
+
+
+def sha256(document: str) -> str:
+    return hashlib.sha256(document.encode()).hexdigest()
+
+
+def persisted(document: str) -> dict:
+    return {"persistedQuery": {"version": 1, "sha256Hash": sha256(document)}}
+
+
+PAGE = '{ product(slug: "kettle") { name } }'
+ADD = """mutation Add($lines: [CartLineInput!]!) {
+  cartLinesAdd(lines: $lines) { cart { totalQuantity } errors { code } } }"""
+QUERY_AND_MUTATION = 'query Page { product(slug: "kettle") { name } }\n' + ADD
+
+
+@replica_db
+def test_the_operation_that_runs_decides_not_the_words_in_the_document(replica, kettle):
+    """A query reads the replica however it reaches the server: named by its
+    persisted-query hash (no document in the request), selected by operationName
+    among a query and a mutation, or with the word "mutation" in a comment. The
+    old middleware searched the request's text for "mutation" and sent all of
+    these to the primary."""
+    persisted_queries.forget_all_in_process()
+    persisted_queries.allow([PAGE, ADD, QUERY_AND_MUTATION])
+    client = Client()
+    lines = [
+        {
+            "variantId": to_base64("ProductVariant", kettle.variants.get().pk),
+            "quantity": 1,
+        }
+    ]
+
+    def post(**body):
+        return client.post(
+            "/graphql/", json.dumps(body), content_type="application/json"
+        ).json()
+
+    def get(**params):
+        return client.get(
+            "/graphql/", {key: json.dumps(value) for key, value in params.items()}
+        ).json()
+
+    queries = [
+        lambda: post(extensions=persisted(PAGE)),
+        lambda: get(extensions=persisted(PAGE)),
+        lambda: post(query=QUERY_AND_MUTATION, operationName="Page"),
+        lambda: post(extensions=persisted(QUERY_AND_MUTATION), operationName="Page"),
+        lambda: post(query="# no mutation here\n" + PAGE),
+    ]
+    for ask in queries:
+        with Reads() as reads:
+            answer = ask()
+        assert answer == {"data": {"product": {"name": "Kettle"}}}
+        assert reads.on_replica("catalog_product"), answer
+        assert reads.on_primary("catalog_") == []
+
+    mutations = [
+        lambda: post(extensions=persisted(ADD), variables={"lines": lines}),
+        lambda: post(
+            query=QUERY_AND_MUTATION, operationName="Add", variables={"lines": lines}
+        ),
+        lambda: post(
+            extensions=persisted(QUERY_AND_MUTATION),
+            operationName="Add",
+            variables={"lines": lines},
+        ),
+    ]
+    for ask in mutations:
+        with Reads() as reads:
+            answer = ask()
+        assert answer["data"]["cartLinesAdd"]["errors"] == [], answer
+        assert reads.on_replica() == []
+        assert reads.on_primary("catalog_productvariant")
+
+    # A document that does not parse, or names no operation it has: the primary.
+    for body in (
+        {"query": "{ product(slug: "},
+        {"query": QUERY_AND_MUTATION, "operationName": "Other"},
+        {"query": PAGE, "operationName": ["Page"]},
+    ):
+        with Reads() as reads:
+            client.post("/graphql/", json.dumps(body), content_type="application/json")
+        assert reads.on_replica() == [], body
+    persisted_queries.forget_all_in_process()
 
 
 @replica_db
