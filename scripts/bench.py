@@ -1,27 +1,37 @@
-"""Benchmarks against a real server process: PostgreSQL, Redis, one uvicorn worker.
+"""Benchmarks against the server as production runs it: gunicorn, the shop's uvicorn
+worker, PostgreSQL, Redis.
 
-usage: scripts/bench [cart|catalog|checkout|all] [--seconds N] [--concurrency N]
-       scripts/bench subscriptions [--subscribers N] [--changes N] [--idle-seconds N]
-                                   [--event-only]
+usage: scripts/bench [SCENARIO ...] [--quick] [--seconds N] [--concurrency N]
+                     [--workers N] [--json PATH] [--products N]
 
-Each benchmark seeds the demo catalog into its own database (BENCH_DATABASE_URL,
-default postgres://postgres@127.0.0.1:5432/shop_bench; Redis BENCH_REDIS_URL,
-default redis://127.0.0.1:6379/14), starts one worker of
-``uvicorn shop.asgi:application --no-proxy-headers`` on a free loopback port,
-drives it over HTTP from client threads for a fixed time, and prints operations
-per second and latency percentiles. Load goes to 127.0.0.1 only, is bounded in
-time, and stops by itself.
+Scenarios (all of them by default, in this order): listing-uncached,
+listing-cached, search, facets, product-page, cart, checkout-contention,
+subscriptions.
 
-``subscriptions`` (two to four minutes, so not part of ``all``) opens 1,000
-graphql-transport-ws sockets to a fresh worker, each following the same few guest
-orders by token (``orderStatusChanged(token:, includeCurrent: true)``, one
-subscription per order). It measures the server's CPU and memory while they sit
-idle, then makes status changes one at a time with ``order_transition`` in this
-process (as a Celery worker would), each once every subscriber has the previous
-one, and prints the delay from each change's commit to its receipt by every
-subscriber (p50, p99, max). It fails if a subscriber misses, repeats or reorders a
-change, or if the server still holds group memberships a minute after the sockets
-close.
+Each scenario runs against a scratch database: the demo catalog (``seed_demo``)
+in BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/shop_bench),
+and for search and facets a large catalog of --products products (100,000;
+``seed_catalog``) in BENCH_LARGE_DATABASE_URL (default: the same name with
+``_100k``), loaded once and kept for later runs. Redis is BENCH_REDIS_URL
+(default redis://127.0.0.1:6379/14), emptied at the start of a run.
+
+The server is ``gunicorn shop.asgi:application -k shop.serve.UvicornWorker
+--workers 1 --no-control-socket`` (the Dockerfile's command; --workers N for
+more) on a free loopback port, with production settings (DEBUG off, no query
+logging, https said by the X-Forwarded-Proto a TLS proxy would send). The load
+comes from another process (scripts/bench_load.py: keep-alive sockets, requests
+built in advance, one selectors loop) at a fixed number of connections, after a
+warm-up; it reports its own CPU. SQL queries per request are counted in a Django
+process of their own (scripts/bench_django.py: CaptureQueriesContext around the
+same request through Django's test client), not on the server.
+
+Every scenario prints one table row (requests/s, p50, p99, SQL per request,
+server CPU per request, the target and whether it is met); the run goes to a
+JSON file with the machine it ran on (--json, default
+var/bench/results-<UTC time>.json). --quick runs each scenario briefly: under two
+minutes in all once the large catalog is loaded (the first load is timed and
+reported). The exit status is 1 when a scenario fails (errors, oversell, a
+missed delivery), not when a target is missed.
 """
 
 import argparse
@@ -30,20 +40,83 @@ import base64
 import http.client
 import json
 import os
+import platform
+import re
 import signal
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
+DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/shop_bench"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/14"
 
+# ---------------------------------------------------------------- documents
+
+# The storefront listing: 20 products with their category, price range and
+# variants (SKU, price, stock, attributes).
+LISTING = """query Listing($first: Int!) {
+  products(first: $first) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { node {
+      id name slug inStock
+      category { name slug }
+      priceRange { min { amount currency } max { amount currency } }
+      variants {
+        id sku quantityAvailable price { amount currency }
+        attributes { attribute { slug name } value { slug name } }
+      }
+    } }
+  }
+}"""
+# The README's product page.
+PRODUCT_PAGE = """query ProductPage($slug: String!) {
+  product(slug: $slug) {
+    id name description category { name slug }
+    averageRating reviewCount
+    attributes { attribute { name } value { name } }
+    variants {
+      sku name quantityAvailable price { amount currency }
+      attributes { attribute { slug name } value { slug name } }
+    }
+    reviews(first: 5) {
+      totalCount
+      pageInfo { hasNextPage endCursor }
+      edges { node { rating comment author verifiedPurchase createdAt editedAt } }
+    }
+  }
+}"""
+# A search results page: full text within a category (and its descendants).
+SEARCH = """query Search($search: String!, $category: String) {
+  products(first: 20, filters: {search: $search, category: $category}) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { node {
+      id name slug inStock category { name }
+      priceRange { min { amount currency } max { amount currency } }
+    } }
+  }
+}"""
+# A facet filter: one colour, one size, in stock (on one same variant).
+FACETS = """query Facets($attributes: [AttributeFilter!]) {
+  products(first: 20, filters: {attributes: $attributes, inStock: true}) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { node {
+      id name slug inStock category { name }
+      priceRange { min { amount currency } max { amount currency } }
+    } }
+  }
+}"""
 VARIANTS = """{ products(first: 100, filters: {inStock: true}) {
   edges { node { variants { id quantityAvailable } } } } }"""
 ADD = """mutation($token: String, $lines: [CartLineInput!]!) {
@@ -57,38 +130,72 @@ CHECKOUT = """mutation($token: String!, $key: String!) {
     shippingAddress: {name: "Bench", line1: "1 Load St", city: "Test",
                       postalCode: "0000", country: "US"}}) {
     order { number status total { amount } } errors { code } } }"""
-LISTING = """query($after: String) { products(first: 24, after: $after,
-  ordering: [{price: ASC}], filters: {inStock: true}) {
-  totalCount pageInfo { endCursor }
-  edges { node { name slug inStock priceRange { min { amount } }
-    variants { sku price { amount } attributes { attribute { slug } value { name } } }
-  } } } }"""
+
+SCENARIOS = (
+    "listing-uncached",
+    "listing-cached",
+    "search",
+    "facets",
+    "product-page",
+    "cart",
+    "checkout-contention",
+    "subscriptions",
+)
+# the names of the earlier scripts/bench
+ALIASES = {"catalog": "listing-uncached", "checkout": "checkout-contention"}
+LARGE = {"search", "facets"}
+# (description, check of a result row)
+TARGETS = {
+    "listing-uncached": (
+        ">= 65 req/s, p50 < 60 ms",
+        lambda r: r["per_second"] >= 65 and r["p50_ms"] < 60,
+    ),
+    "listing-cached": (">= 600 req/s", lambda r: r["per_second"] >= 600),
+    "search": ("p50 < 50 ms", lambda r: r["p50_ms"] < 50),
+    "facets": ("p50 < 100 ms", lambda r: r["p50_ms"] < 100),
+    "cart": ("p50 < 10 ms", lambda r: r["p50_ms"] < 10),
+    "checkout-contention": (
+        ">= 100 orders/s, no oversell",
+        lambda r: r["per_second"] >= 100 and r["oversold"] == 0,
+    ),
+    "subscriptions": ("p99 < 100 ms", lambda r: r["p99_ms"] < 100),
+}
+# Checkout: every buyer's cart holds one of these few variants; the last one has
+# little stock, so it sells out during the run and the refusals are contended too.
+CHECKOUT_STOCK = (1_000_000, 1_000_000, 25)
 
 
-def environment() -> dict[str, str]:
+def environment(database_url: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
-        DATABASE_URL=os.environ.get(
-            "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shop_bench"
-        ),
-        REDIS_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
+        DATABASE_URL=database_url
+        or os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE),
+        REDIS_URL=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS),
         DJANGO_SECRET_KEY="bench-only-secret-key-0123456789abcdefghijklmnop",
         DJANGO_DEBUG="false",
         DJANGO_LOG_LEVEL="WARNING",
+        # behind a TLS proxy, as in production: the load says https with the header
+        DJANGO_SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto",
         # production settings need Stripe keys; the benchmarks never call Stripe
         STRIPE_SECRET_KEY=os.environ.get("STRIPE_SECRET_KEY") or "sk_test_bench",
         STRIPE_WEBHOOK_SECRET=os.environ.get("STRIPE_WEBHOOK_SECRET") or "whsec_bench",
         STRIPE_API_BASE="http://127.0.0.1:9",
         # the load comes from one IP: keep the sign-in throttle out of the way
         LOGIN_FAILURES_PER_IP="1000000",
+        METRICS_ENABLED="false",
+        SENTRY_DSN="",
     )
     return env
 
 
-def prepare(env: dict[str, str]) -> None:
+def large_database_url() -> str:
+    default = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE) + "_100k"
+    return os.environ.get("BENCH_LARGE_DATABASE_URL", default)
+
+
+def create_database(url: str) -> None:
     import psycopg
 
-    url = env["DATABASE_URL"]
     name = url.rsplit("/", 1)[1]
     with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as db:
         exists = db.execute(
@@ -96,14 +203,6 @@ def prepare(env: dict[str, str]) -> None:
         ).fetchone()
         if not exists:
             db.execute(f'CREATE DATABASE "{name}"')
-    for command in (["migrate", "--noinput", "-v0"], ["seed_demo"]):
-        subprocess.run(
-            [PYTHON, "manage.py", *command],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
 
 
 def raise_open_files_limit() -> None:
@@ -122,30 +221,55 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class Server:
-    """uvicorn with one worker process, for the duration of a ``with`` block."""
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (gunicorn's workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
 
-    def __init__(self, env: dict[str, str], log: Path | None = None) -> None:
+
+STARTED: list["Server"] = []  # stopped when the run ends, however it ends
+
+
+class Server:
+    """gunicorn with the shop's uvicorn worker, as the Dockerfile runs it, for the
+    duration of a ``with`` block."""
+
+    def __init__(
+        self, env: dict[str, str], workers: int = 1, log: Path | None = None
+    ) -> None:
         self.env = env
+        self.workers = workers
         self.port = free_port()
         self.log = log  # the server's output goes there instead of the terminal
 
     def __enter__(self) -> "Server":
+        self.start()
+        return self.ready()
+
+    def start(self) -> None:
+        """Start gunicorn (ready() waits until it answers)."""
+        STARTED.append(self)
         output = self.log.open("ab") if self.log else None
         self.process = subprocess.Popen(
             [
-                str(ROOT / ".venv" / "bin" / "uvicorn"),
+                str(ROOT / ".venv" / "bin" / "gunicorn"),
                 "shop.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
+                "-k",
+                "shop.serve.UvicornWorker",
+                "--bind",
+                f"127.0.0.1:{self.port}",
                 "--workers",
-                "1",
-                "--lifespan",
-                "off",
-                "--no-proxy-headers",  # as every shop server (shop/serve.py)
-                "--no-access-log",
+                str(self.workers),
+                "--no-control-socket",
                 "--log-level",
                 "warning",
             ],
@@ -159,28 +283,46 @@ class Server:
         )
         if output:
             output.close()  # the server has its own copy
+
+    def ready(self) -> "Server":
+        """Wait until /healthz/ answers (a minute at most)."""
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
             try:
                 if Client(self.port).get("/healthz/") == 200:
-                    return self
+                    break
             except OSError:
-                time.sleep(0.2)
-        self.__exit__()
-        raise SystemExit("the server did not start")
+                time.sleep(0.1)
+        else:
+            self.__exit__()
+            raise SystemExit("the server did not start within 60 s")
+        if self.process.poll() is not None:
+            raise SystemExit(f"the server exited at start (its output: {self.log})")
+        self.worker_pids = children(self.process.pid)
+        return self
+
+    def cpu_seconds(self) -> float:
+        """CPU used so far by gunicorn and its workers."""
+        return sum(
+            process_usage(pid)[0] for pid in [self.process.pid, *self.worker_pids]
+        )
 
     def __exit__(self, *exc) -> None:
+        if getattr(self, "process", None) is None or self.process.poll() is not None:
+            return
         os.killpg(self.process.pid, signal.SIGTERM)
         try:
-            self.process.wait(timeout=30)
+            self.process.wait(timeout=40)
         except subprocess.TimeoutExpired:
-            print("the server did not stop within 30 s of SIGTERM: killed")
+            print("the server did not stop within 40 s of SIGTERM: killed")
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=30)
 
 
 class Client:
-    """One keep-alive HTTP connection posting GraphQL documents."""
+    """One keep-alive HTTP connection posting GraphQL documents (for set-up)."""
 
     def __init__(self, port: int) -> None:
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -194,7 +336,10 @@ class Client:
     def graphql(self, query: str, variables: dict | None = None) -> dict:
         body = json.dumps({"query": query, "variables": variables or {}})
         self.connection.request(
-            "POST", "/graphql/", body, {"Content-Type": "application/json"}
+            "POST",
+            "/graphql/",
+            body,
+            {"Content-Type": "application/json", "X-Forwarded-Proto": "https"},
         )
         response = self.connection.getresponse()
         payload = json.loads(response.read())
@@ -203,124 +348,361 @@ class Client:
         return payload["data"]
 
 
-def drive(port: int, seconds: float, concurrency: int, make_step) -> dict:
-    """Run ``make_step(client, n)`` steps from client threads for ``seconds``."""
-    latencies: list[list[float]] = [[] for _ in range(concurrency)]
-    failures: list[str] = []
-    stop = time.monotonic() + seconds
+def database_pk(global_id: str) -> int:
+    return int(base64.b64decode(global_id).decode().rsplit(":", 1)[1])
 
-    def worker(index: int) -> None:
-        client = Client(port)
-        step = make_step(client, index)
-        try:
-            while time.monotonic() < stop:
-                started = time.perf_counter()
-                step()
-                latencies[index].append(time.perf_counter() - started)
-        except Exception as error:
-            failures.append(repr(error)[:300])
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
-    began = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.monotonic() - began
-    samples = sorted(x for per_thread in latencies for x in per_thread)
-    if failures or not samples:
-        raise SystemExit(f"benchmark failed: {failures[:3]}")
+# ---------------------------------------------------------------- the Django side
 
-    def percentile(p: float) -> float:
-        return samples[min(len(samples) - 1, int(p * len(samples)))] * 1000
 
+class DjangoHelper:
+    """scripts/bench_django.py on one database: jobs in, answers out."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [PYTHON, str(ROOT / "scripts" / "bench_django.py")],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def send(self, job: dict) -> None:
+        self.process.stdin.write(json.dumps(job) + "\n")
+        self.process.stdin.flush()
+
+    def receive(self) -> dict:
+        line = self.process.stdout.readline()
+        if not line:
+            raise SystemExit("the Django helper (scripts/bench_django.py) died")
+        answer = json.loads(line)
+        if "failed" in answer:
+            print(answer["traceback"], file=sys.stderr)
+            raise SystemExit(f"the Django helper failed: {answer['failed']}")
+        return answer
+
+    def ask(self, job: dict) -> dict:
+        self.send(job)
+        return self.receive()
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+# ---------------------------------------------------------------- requests
+
+
+def post_request(port: int, document: str, variables: dict) -> bytes:
+    body = json.dumps(
+        {"query": document, "variables": variables}, separators=(",", ":")
+    ).encode()
+    return (
+        f"POST /graphql/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        "Content-Type: application/json\r\nX-Forwarded-Proto: https\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+def get_path(document: str, variables: dict) -> str:
+    compact = " ".join(document.split())
+    return "/graphql/?" + urlencode(
+        {"query": compact, "variables": json.dumps(variables, separators=(",", ":"))}
+    )
+
+
+def get_request(port: int, path: str) -> bytes:
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        "Accept: application/json\r\nX-Forwarded-Proto: https\r\n\r\n"
+    ).encode()
+
+
+def counted(name: str, document: str, variables: dict, **extra) -> dict:
+    """A request for the query counter (scripts/bench_django.py)."""
     return {
-        "operations": len(samples),
-        "per_second": len(samples) / elapsed,
-        "p50_ms": percentile(0.50),
-        "p95_ms": percentile(0.95),
-        "p99_ms": percentile(0.99),
-        "mean_ms": statistics.fmean(samples) * 1000,
+        "name": name,
+        "method": "POST",
+        "path": "/graphql/",
+        "body": json.dumps({"query": document, "variables": variables}),
+        **extra,
     }
 
 
-def bench_cart(port: int, seconds: float, concurrency: int) -> dict:
-    """Cart mutations: each client alternates cartLinesAdd (+1) and cartLinesUpdate
-    (back to 1) on its own guest cart, over the in-stock variants."""
-    data = Client(port).graphql(VARIANTS)
-    variants = [
-        variant["id"]
-        for edge in data["products"]["edges"]
-        for variant in edge["node"]["variants"]
-        if variant["quantityAvailable"] >= 2
-    ][:50]  # within the per-cart line limit
-
-    def make_step(client: Client, index: int):
-        first = variants[index % len(variants)]
-        token = client.graphql(ADD, {"lines": [{"variantId": first, "quantity": 1}]})[
-            "cartLinesAdd"
-        ]["cart"]["token"]
-        counter = iter(range(10**9))
-
-        def step() -> None:
-            n = next(counter)
-            variant = variants[(index * 7 + n // 2) % len(variants)]
-            document = ADD if n % 2 == 0 else UPDATE
-            result = client.graphql(
-                document,
-                {"token": token, "lines": [{"variantId": variant, "quantity": 1}]},
-            )
-            payload = next(iter(result.values()))
-            if payload["errors"]:
-                raise RuntimeError(payload["errors"])
-
-        return step
-
-    return drive(port, seconds, concurrency, make_step)
+# ---------------------------------------------------------------- measuring
 
 
-def bench_catalog(port: int, seconds: float, concurrency: int) -> dict:
-    """Product listing pages (24 products with variants and attributes)."""
-
-    def make_step(client: Client, index: int):
-        def step() -> None:
-            client.graphql(LISTING)
-
-        return step
-
-    return drive(port, seconds, concurrency, make_step)
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU time of the whole machine so far, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
 
 
-def bench_checkout(port: int, seconds: float, concurrency: int) -> dict:
-    """Checkouts under contention: every client buys the same variant (one row
-    lock for all), each step a cartLinesAdd on a fresh guest cart plus checkout."""
-    import psycopg  # the server's environment has it
+def drive(
+    server: Server,
+    connections: list[list[bytes]],
+    seconds: float,
+    warmup: float,
+    *,
+    cycle: bool = True,
+    ok: bytes | None = None,
+    refused: bytes | None = None,
+) -> dict:
+    """Run scripts/bench_load.py against the server; its result with the
+    server's and the machine's CPU over the measured window added."""
+    job = {
+        "port": server.port,
+        "seconds": seconds,
+        "warmup": warmup,
+        "cycle": cycle,
+        "connections": [
+            [base64.b64encode(r).decode() for r in requests] for requests in connections
+        ],
+    }
+    if ok:
+        job["ok"] = base64.b64encode(ok).decode()
+    if refused:
+        job["refused"] = base64.b64encode(refused).decode()
+    process = subprocess.Popen(
+        [PYTHON, str(ROOT / "scripts" / "bench_load.py")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    output: dict = {}
 
-    hot = Client(port).graphql(VARIANTS)["products"]["edges"][0]["node"]["variants"][0]
-    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as db:
-        db.execute(
-            "UPDATE catalog_productvariant SET quantity_available = 1000000 "
-            "WHERE id = %s",
-            (int(base64.b64decode(hot["id"]).decode().split(":")[1]),),
+    def feed() -> None:
+        process.stdin.write(json.dumps(job).encode())
+        process.stdin.close()
+
+    def collect() -> None:
+        output["stdout"] = process.stdout.read()
+
+    writer = threading.Thread(target=feed)
+    reader = threading.Thread(target=collect)
+    writer.start()
+    reader.start()
+    began = None
+    errors = []
+    for line in process.stderr:
+        if line.strip() == b"measuring" and began is None:
+            began = (server.cpu_seconds(), machine_busy(), time.monotonic())
+        else:
+            errors.append(line.decode(errors="replace"))
+    process.wait()
+    ended = (server.cpu_seconds(), machine_busy(), time.monotonic())
+    writer.join()
+    reader.join()
+    if process.returncode != 0 or began is None:
+        raise SystemExit(f"the load generator failed: {''.join(errors)[-2000:]}")
+    result = json.loads(output["stdout"])
+    server_cpu = ended[0] - began[0]
+    busy = ended[1][0] - began[1][0]
+    total = ended[1][1] - began[1][1]
+    result["server_cpu_ms_per_request"] = (
+        server_cpu / result["requests"] * 1000 if result["requests"] else None
+    )
+    result["server_cpu_percent"] = server_cpu / (ended[2] - began[2]) * 100
+    result["machine_busy_percent"] = busy / total * 100 if total else None
+    return result
+
+
+def rotate(items: list, by: int) -> list:
+    by %= len(items)
+    return items[by:] + items[:by]
+
+
+# ---------------------------------------------------------------- scenarios
+
+
+class Run:
+    """What the scenarios share: options, catalog facts, the Django helpers."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.seconds = args.seconds
+        self.warmup = args.warmup
+        self.concurrency = args.concurrency
+        self.demo: dict = {}
+        self.large: dict = {}
+        self.queries: dict = {}
+        self.demo_helper: DjangoHelper | None = None
+
+
+def scenario_listing_uncached(run: Run, server: Server) -> dict:
+    request = post_request(server.port, LISTING, {"first": 20})
+    return drive(server, [[request]] * run.concurrency, run.seconds, run.warmup)
+
+
+def scenario_listing_cached(run: Run, server: Server) -> dict:
+    request = get_request(server.port, get_path(LISTING, {"first": 20}))
+    return drive(server, [[request]] * run.concurrency, run.seconds, run.warmup)
+
+
+def scenario_search(run: Run, server: Server) -> dict:
+    requests = [
+        post_request(
+            server.port,
+            SEARCH,
+            {"search": term, "category": run.large["category"]},
         )
+        for term in run.large["terms"]
+    ]
+    connections = [rotate(requests, i) for i in range(run.concurrency)]
+    return drive(server, connections, run.seconds, run.warmup)
 
-    def make_step(client: Client, index: int):
-        counter = iter(range(10**9))
 
-        def step() -> None:
-            added = client.graphql(
-                ADD, {"lines": [{"variantId": hot["id"], "quantity": 1}]}
-            )["cartLinesAdd"]
-            token = added["cart"]["token"]
-            result = client.graphql(
-                CHECKOUT, {"token": token, "key": f"{index}-{next(counter)}"}
-            )["checkout"]
-            if result["errors"] or result["order"]["status"] != "PENDING_PAYMENT":
-                raise RuntimeError(result)
+def facet_combinations(run: Run) -> list[dict]:
+    return [
+        {
+            "attributes": [
+                {"slug": color_attribute, "values": [color]},
+                {"slug": size_attribute, "values": [size]},
+            ]
+        }
+        for color_attribute, color in run.large["colors"]
+        for size_attribute, size in run.large["sizes"]
+    ]
 
-        return step
 
-    return drive(port, seconds, concurrency, make_step)
+def scenario_facets(run: Run, server: Server) -> dict:
+    requests = [
+        post_request(server.port, FACETS, variables)
+        for variables in facet_combinations(run)
+    ]
+    connections = [rotate(requests, i * 5) for i in range(run.concurrency)]
+    return drive(server, connections, run.seconds, run.warmup)
+
+
+def scenario_product_page(run: Run, server: Server) -> dict:
+    request = post_request(
+        server.port, PRODUCT_PAGE, {"slug": run.demo["product_slug"]}
+    )
+    return drive(server, [[request]] * run.concurrency, run.seconds, run.warmup)
+
+
+def scenario_cart(run: Run, server: Server) -> dict:
+    """One connection alternating cartLinesAdd (+1) and cartLinesUpdate (back to
+    1) over five variants of its guest cart."""
+    variants = run.demo["variants"][:5]
+    token = run.demo_helper.ask({"job": "carts", "lines": [[variants[0]["pk"], 1]]})[
+        "tokens"
+    ][0]
+    requests = []
+    for variant in variants:
+        lines = [{"variantId": variant["id"], "quantity": 1}]
+        requests.append(
+            post_request(server.port, ADD, {"token": token, "lines": lines})
+        )
+        requests.append(
+            post_request(server.port, UPDATE, {"token": token, "lines": lines})
+        )
+    return drive(server, [requests], run.seconds, run.warmup)
+
+
+def checkout_variants(run: Run) -> list[dict]:
+    """Three variants of three different products."""
+    return run.demo["checkout_variants"]
+
+
+def scenario_checkout(run: Run, server: Server) -> dict:
+    """Many buyers (--buyers connections) check out carts that each hold one or
+    two units of one of three variants; the third variant has 25 units, so it
+    sells out early and its buyers are refused. Carts are filled beforehand (the
+    cart service, in the Django helper): the load is checkouts only."""
+    import psycopg
+
+    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE)
+    hot = checkout_variants(run)
+    pks = [variant["pk"] for variant in hot]
+    # enough carts for the run at a rate above the target
+    count = int((run.seconds + run.warmup) * 220) + 50
+    lines = [[pks[i % 3], 1 + (i // 3) % 2] for i in range(count)]
+    with psycopg.connect(url, autocommit=True) as db:
+        for pk, stock in zip(pks, CHECKOUT_STOCK, strict=True):
+            db.execute(
+                "UPDATE catalog_productvariant SET quantity_available = %s "
+                "WHERE id = %s",
+                (stock, pk),
+            )
+        last_order = db.execute("SELECT coalesce(max(id), 0) FROM orders_order")
+        last_order = last_order.fetchone()[0]
+    began = time.monotonic()
+    tokens = run.demo_helper.ask({"job": "carts", "lines": lines})["tokens"]
+    carts_seconds = time.monotonic() - began
+    buyers = run.args.buyers
+    connections: list[list[bytes]] = [[] for _ in range(buyers)]
+    stamp = time.time_ns()
+    for index, token in enumerate(tokens):
+        variables = {"token": token, "key": f"bench-{stamp}-{index}"}
+        connections[index % buyers].append(
+            post_request(server.port, CHECKOUT, variables)
+        )
+    result = drive(
+        server,
+        connections,
+        run.seconds,
+        run.warmup,
+        cycle=False,
+        ok=rb'"status":\s*"PENDING_PAYMENT"',
+        refused=rb'"code":\s*"(OUT_OF_STOCK|INSUFFICIENT_STOCK)"',
+    )
+    with psycopg.connect(url, autocommit=True) as db:
+        stock = dict(
+            db.execute(
+                "SELECT id, quantity_available FROM catalog_productvariant "
+                "WHERE id = ANY(%s)",
+                (pks,),
+            ).fetchall()
+        )
+        ordered = dict(
+            db.execute(
+                "SELECT l.variant_id, sum(l.quantity) FROM orders_orderline l "
+                "JOIN orders_order o ON o.id = l.order_id "
+                "WHERE o.id > %s AND l.variant_id = ANY(%s) GROUP BY l.variant_id",
+                (last_order, pks),
+            ).fetchall()
+        )
+        orders = db.execute(
+            "SELECT count(*) FROM orders_order WHERE id > %s", (last_order,)
+        ).fetchone()[0]
+    oversold = 0
+    per_variant = []
+    for pk, initial in zip(pks, CHECKOUT_STOCK, strict=True):
+        consumed = initial - stock[pk]
+        bought = int(ordered.get(pk, 0))
+        if stock[pk] < 0 or consumed != bought:
+            oversold += abs(consumed - bought) + max(0, -stock[pk])
+        per_variant.append(
+            {
+                "variant": pk,
+                "stock_before": initial,
+                "stock_after": stock[pk],
+                "ordered": bought,
+            }
+        )
+    # every order the server said it made, and no other (warm-up included)
+    answered = result["total_completed"]
+    result.update(
+        per_second=result["completed_per_second"],
+        requests_per_second=result["per_second"],
+        oversold=oversold,
+        orders_created=orders,
+        orders_answered=answered,
+        variants=per_variant,
+        sold_out=stock[pks[2]] == 0,
+        buyers=buyers,
+        carts_prepared=len(tokens),
+        carts_seconds=carts_seconds,
+    )
+    if orders != answered:
+        result["errors"] += 1
+        result["error_samples"].append(
+            f"{orders} orders in the database, {answered} answered"
+        )
+    return result
 
 
 GUEST_ORDER = """mutation($token: String!, $key: String!) {
@@ -359,6 +741,13 @@ def process_usage(pid: int) -> tuple[float, float]:
     process = psutil.Process(pid)
     times = process.cpu_times()
     return times.user + times.system, process.memory_info().rss / 2**20
+
+
+def server_usage(server: "Server") -> tuple[float, float]:
+    """CPU seconds of gunicorn and its workers, and the workers' resident MiB."""
+    return server.cpu_seconds(), sum(
+        process_usage(pid)[1] for pid in server.worker_pids
+    )
 
 
 def guest_orders(port: int, count: int) -> list[tuple[int, str]]:
@@ -531,10 +920,9 @@ async def follow_orders(
     one by one (each when every subscriber has the previous one), close."""
     import redis
 
-    pid = server.process.pid
     orders = guest_orders(server.port, -(-changes // len(FORWARD)))
     tokens = [token for _, token in orders]
-    _, rss_before = process_usage(pid)
+    _, rss_before = server_usage(server)
     fanout = Fanout(subscribers)
     url = f"ws://127.0.0.1:{server.port}/graphql/"
     sockets = [Subscriber(url, document, tokens, fanout) for _ in range(subscribers)]
@@ -545,20 +933,20 @@ async def follow_orders(
             await subscriber.open()
 
     began = time.monotonic()
-    cpu_before, _ = process_usage(pid)
+    cpu_before, _ = server_usage(server)
     try:
         await asyncio.gather(*(open_one(subscriber) for subscriber in sockets))
     except Exception as error:
         raise SystemExit(f"a subscriber could not subscribe: {error!r}") from error
     ready_seconds = time.monotonic() - began
-    cpu_after, _ = process_usage(pid)
+    cpu_after, _ = server_usage(server)
     subscribe_cpu = (cpu_after - cpu_before) / (subscribers * len(orders))
 
     await asyncio.sleep(2)  # let the last subscriptions settle
-    cpu_before, _ = process_usage(pid)
+    cpu_before, _ = server_usage(server)
     idle_began = time.monotonic()
     await asyncio.sleep(idle_seconds)
-    cpu_after, rss_idle = process_usage(pid)
+    cpu_after, rss_idle = server_usage(server)
     idle_cpu = (cpu_after - cpu_before) / (time.monotonic() - idle_began)
 
     loop = asyncio.get_running_loop()
@@ -566,7 +954,8 @@ async def follow_orders(
     delays: list[float] = []
     firsts: list[float] = []
     expected: list[tuple[int, str]] = []
-    cpu_before, _ = process_usage(pid)
+    cpu_before, _ = server_usage(server)
+    deliveries_began = time.monotonic()
     client_before = time.process_time()
     for number in range(changes):
         index, step = divmod(number, len(FORWARD))
@@ -588,7 +977,8 @@ async def follow_orders(
         delays.extend(at - committed for at in arrivals)
         firsts.append(arrivals[0] - committed)
         await asyncio.sleep(0.2)
-    cpu_after, _ = process_usage(pid)
+    cpu_after, _ = server_usage(server)
+    delivery_seconds = time.monotonic() - deliveries_began
     client_cpu = (time.process_time() - client_before) / (changes * subscribers)
     django.shutdown()
     delivery_cpu = (cpu_after - cpu_before) / (changes * subscribers)
@@ -621,6 +1011,7 @@ async def follow_orders(
         "rss_mib": rss_idle,
         "rss_added_mib": rss_idle - rss_before,
         "deliveries": len(delays),
+        "delivery_seconds": delivery_seconds,
         "p50_ms": percentile(0.50),
         "p99_ms": percentile(0.99),
         "max_ms": delays[-1] * 1000,
@@ -633,97 +1024,482 @@ async def follow_orders(
     }
 
 
-def bench_subscriptions(
-    env: dict[str, str],
-    subscribers: int,
-    changes: int,
-    idle_seconds: float,
-    event_only: bool,
-) -> int:
-    """Live order status: ``subscribers`` sockets on one worker, each following
+def bench_subscriptions(run: "Run", server: "Server") -> dict:
+    """Live order status: ``--subscribers`` sockets on the server, each following
     the same guest orders; idle CPU, then the delay of each status change to
     every subscriber."""
+    args = run.args
     raise_open_files_limit()  # the client end of every socket is here too
-    django_setup(env)
-    document = FOLLOW_EVENT_ONLY if event_only else FOLLOW
-    # uvicorn logs every socket it accepts and closes: keep them off the terminal
-    log = Path(tempfile.gettempdir()) / f"shop-bench-subscriptions-{os.getpid()}.log"
-    with Server(env, log=log) as server:
-        result = asyncio.run(
-            follow_orders(server, document, subscribers, changes, idle_seconds)
+    django_setup(server.env)
+    document = FOLLOW_EVENT_ONLY if args.event_only else FOLLOW
+    result = asyncio.run(
+        follow_orders(
+            server, document, args.subscribers, args.changes, args.idle_seconds
         )
-    selection = "status previousStatus at" + ("" if event_only else " order { number }")
+    )
+    selection = "status previousStatus at" + (
+        "" if args.event_only else " order { number }"
+    )
     print(
-        f"subscriptions {subscribers} sockets x {result['orders']} "
+        f"  subscriptions: {args.subscribers} sockets x {result['orders']} "
         f"order{'s' if result['orders'] != 1 else ''} followed "
         f"(graphql-transport-ws, anonymous, by token; {selection}), "
         f"ready in {result['ready_seconds']:.1f} s "
         f"(server CPU {result['subscribe_cpu_ms']:.1f} ms per subscription)\n"
-        f"  idle {idle_seconds:g} s: server CPU {result['idle_cpu_percent']:.2f}% "
-        f"of a core, RSS {result['rss_mib']:.0f} MiB "
-        f"(+{result['rss_added_mib']:.0f} MiB for the sockets)\n"
-        f"  {changes} status changes x {subscribers} subscribers, commit to "
-        f"receipt: p50 {result['p50_ms']:.1f} ms  p99 {result['p99_ms']:.1f} ms  "
-        f"max {result['max_ms']:.1f} ms  (first receipt {result['first_ms']:.1f} ms; "
-        f"CPU per delivery: server {result['delivery_cpu_ms']:.2f} ms, "
-        f"bench process {result['client_cpu_ms']:.2f} ms)"
+        f"  idle {args.idle_seconds:g} s: server CPU "
+        f"{result['idle_cpu_percent']:.2f}% of a core, RSS {result['rss_mib']:.0f} "
+        f"MiB (+{result['rss_added_mib']:.0f} MiB for the sockets)\n"
+        f"  {args.changes} status changes x {args.subscribers} subscribers, commit "
+        f"to receipt: max {result['max_ms']:.1f} ms (first receipt "
+        f"{result['first_ms']:.1f} ms; CPU per delivery: server "
+        f"{result['delivery_cpu_ms']:.2f} ms, bench process "
+        f"{result['client_cpu_ms']:.2f} ms)"
     )
-    problems = log_problems(log)
-    if problems:
-        print(f"  server log: {len(problems)} warnings or errors, in {log}:")
-        print("\n".join(f"    {line[:300]}" for line in problems[:3]))
-    else:
-        log.unlink()
+    result["errors"] = 0
+    result["error_samples"] = []
     if result["wrong_sockets"] or result["members_left"]:
-        print(
-            f"  FAILED: {result['wrong_sockets']} sockets missed, repeated or "
-            f"reordered a change; {result['members_left']} group members left "
+        result["errors"] = result["wrong_sockets"] + result["members_left"]
+        result["error_samples"].append(
+            f"{result['wrong_sockets']} sockets missed, repeated or reordered a "
+            f"change; {result['members_left']} group members left "
             f"{result['released_seconds']:.0f} s after closing"
         )
-        return 1
-    print(
-        "  every subscriber got every change once, in order; all groups left "
-        f"{result['released_seconds']:.1f} s after the sockets closed"
+    else:
+        print(
+            "  every subscriber got every change once, in order; all groups left "
+            f"{result['released_seconds']:.1f} s after the sockets closed"
+        )
+    result.update(
+        subscribers=args.subscribers,
+        changes=args.changes,
+        per_second=None,
+        deliveries_per_second=result["deliveries"] / result["delivery_seconds"],
+        server_cpu_ms_per_request=result["delivery_cpu_ms"],
     )
-    return 0
+    return result
 
 
-BENCHMARKS = {"cart": bench_cart, "catalog": bench_catalog, "checkout": bench_checkout}
+# ---------------------------------------------------------------- the run
+
+
+def machine_info() -> dict:
+    import psycopg
+    import redis
+
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = re.search(r"model name\s*:\s*(.*)", cpuinfo)
+    memory = re.search(r"MemTotal:\s*(\d+) kB", Path("/proc/meminfo").read_text())
+    with psycopg.connect(
+        os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE).rsplit("/", 1)[0]
+        + "/postgres"
+    ) as db:
+        postgres = db.execute("SHOW server_version").fetchone()[0]
+        statements = db.execute(
+            "SELECT 1 FROM pg_settings WHERE name = 'shared_preload_libraries' "
+            "AND setting LIKE '%%pg_stat_statements%%'"
+        ).fetchone()
+    redis_version = redis.Redis.from_url(
+        os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS)
+    ).info("server")["redis_version"]
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=False
+        )
+        return done.stdout.strip()
+
+    return {
+        "cpu_model": model.group(1).strip() if model else platform.processor(),
+        "cores": os.cpu_count(),
+        "memory_gib": round(int(memory.group(1)) / 2**20, 1) if memory else None,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "postgresql": postgres,
+        "pg_stat_statements_loaded": bool(statements),
+        "redis": redis_version,
+        "git_commit": git("rev-parse", "HEAD"),
+        "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "load_average_at_start": list(os.getloadavg()),
+    }
+
+
+def query_requests(run: Run) -> tuple[list[dict], list[dict]]:
+    """The requests whose SQL is counted: (demo database, large database)."""
+    demo, large = [], []
+    if run.demo:
+        listing = {"first": 20}
+        demo.append(counted("listing-uncached", LISTING, listing))
+        demo.append(
+            counted("product-page", PRODUCT_PAGE, {"slug": run.demo["product_slug"]})
+        )
+        variant = run.demo["variants"][0]
+        carts = run.demo_helper.ask(
+            {"job": "carts", "lines": [[variant["pk"], 1]] * 4}
+        )["tokens"]
+        lines = [{"variantId": variant["id"], "quantity": 1}]
+        demo.append(counted("cart-add", ADD, {"token": carts[0], "lines": lines}))
+        demo.append(counted("cart-update", UPDATE, {"token": carts[0], "lines": lines}))
+        demo.append(
+            counted(
+                "checkout-contention",
+                CHECKOUT,
+                {},
+                bodies=[
+                    json.dumps(
+                        {
+                            "query": CHECKOUT,
+                            "variables": {"token": token, "key": f"count-{token}"},
+                        }
+                    )
+                    for token in carts[1:]
+                ],
+            )
+        )
+    if run.large:
+        large.append(
+            counted(
+                "search",
+                SEARCH,
+                {"search": run.large["terms"][0], "category": run.large["category"]},
+            )
+        )
+        large.append(counted("facets", FACETS, facet_combinations(run)[0]))
+    return demo, large
+
+
+def sql_per_request(run: Run, name: str, result: dict) -> float | None:
+    """The counted queries of the scenario's request. The response cache answers
+    in front of Django (no SQL by construction): for listing-cached, the
+    uncached listing's count times the share of answers that were not hits."""
+    if name == "listing-cached":
+        uncached = run.queries.get("listing-uncached")
+        if not uncached or not result["requests"]:
+            return None
+        misses = 1 - result["cache_hits"] / result["requests"]
+        return uncached["queries"] * misses
+    if name == "cart":
+        add, update = run.queries.get("cart-add"), run.queries.get("cart-update")
+        if add and update:
+            return (add["queries"] + update["queries"]) / 2
+        return None
+    counted_ = run.queries.get(name)
+    return counted_["queries"] if counted_ else None
+
+
+HEADER = (
+    f"{'scenario':20s} {'conns':>5s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} "
+    f"{'SQL/req':>7s} {'srv CPU':>8s} {'gen CPU':>7s}  {'target':28s} met"
+)
+
+
+def row(name: str, result: dict) -> str:
+    def number(value, digits=1, width=8):
+        return f"{value:{width}.{digits}f}" if value is not None else f"{'-':>{width}s}"
+
+    target, check = TARGETS.get(name, ("", None))
+    met = "-" if check is None else ("yes" if check(result) else "NO")
+    result["target"] = target or None
+    result["target_met"] = None if check is None else met == "yes"
+    sql = result.get("sql_queries_per_request")
+    generator = result.get("generator_cpu_percent")
+    return (
+        f"{name:20s} {result.get('connections', 0):5d} "
+        f"{number(result.get('per_second'))} {number(result.get('p50_ms'))} "
+        f"{number(result.get('p99_ms'))} "
+        f"{number(sql, 1, 7)} {number(result.get('server_cpu_ms_per_request'), 2)} "
+        f"{number(generator, 1, 6)}%  {target:28s} {met}"
+    )
+
+
+SERVER_GROUPS = (
+    # (name, database, response cache, scenarios): one server each, in this order
+    (
+        "uncached",
+        "demo",
+        False,
+        ("listing-uncached", "product-page", "cart", "checkout-contention"),
+    ),
+    ("large", "large", False, ("search", "facets")),
+    ("cached", "demo", True, ("listing-cached", "subscriptions")),
+)
+RUNNERS = {
+    "listing-uncached": scenario_listing_uncached,
+    "listing-cached": scenario_listing_cached,
+    "search": scenario_search,
+    "facets": scenario_facets,
+    "product-page": scenario_product_page,
+    "cart": scenario_cart,
+    "checkout-contention": scenario_checkout,
+    "subscriptions": lambda run, server: bench_subscriptions(run, server),
+}
+
+
+def connections_of(run: Run, name: str) -> int:
+    if name == "cart":
+        return 1
+    if name == "checkout-contention":
+        return run.args.buyers
+    if name == "subscriptions":
+        return run.args.subscribers
+    return run.concurrency
+
+
+def flush_bench_redis() -> None:
+    import redis
+
+    redis.Redis.from_url(os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS)).flushdb()
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0].replace("\n", " "),
+        epilog="Scenarios: " + ", ".join(SCENARIOS) + ".",
+    )
+    parser.add_argument(
+        "scenarios",
+        nargs="*",
+        metavar="SCENARIO",
+        help="scenarios to run (default: all)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="each scenario briefly (3 s, 1 s warm-up; 3 subscription changes)",
+    )
+    parser.add_argument("--seconds", type=float, help="measured seconds (default 15)")
+    parser.add_argument("--warmup", type=float, help="warm-up seconds (default 3)")
+    parser.add_argument(
+        "--concurrency", type=int, default=4, help="connections (default 4)"
+    )
+    parser.add_argument(
+        "--buyers",
+        type=int,
+        default=8,
+        help="connections checking out at once in checkout-contention (default 8)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="gunicorn workers (default 1)"
+    )
+    parser.add_argument("--json", type=Path, help="where the results go")
+    parser.add_argument(
+        "--products",
+        type=int,
+        default=100_000,
+        help="products in the large catalog (default 100000)",
+    )
+    parser.add_argument("--seed", type=int, default=1, help="the large catalog's seed")
+    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument(
+        "--changes", type=int, help="status changes (default 12; --quick 3)"
+    )
+    parser.add_argument(
+        "--idle-seconds", type=float, help="idle measurement (default 20; --quick 2)"
+    )
+    parser.add_argument(
+        "--event-only",
+        action="store_true",
+        help="subscribers leave out the order (no database read per delivery)",
+    )
+    args = parser.parse_args()
+    chosen = [ALIASES.get(name, name) for name in args.scenarios]
+    if not chosen or "all" in chosen:
+        chosen = list(SCENARIOS)
+    unknown = sorted(set(chosen) - set(SCENARIOS))
+    if unknown:
+        parser.error(f"unknown scenario {', '.join(unknown)}")
+    args.scenarios = [name for name in SCENARIOS if name in chosen]
+    quick = args.quick
+    for name, normal, brief in (
+        ("seconds", 15.0, 3.0),
+        ("warmup", 3.0, 1.0),
+        ("changes", 12, 3),
+        ("idle_seconds", 20.0, 2.0),
+    ):
+        if getattr(args, name) is None:
+            setattr(args, name, brief if quick else normal)
+    return args
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "which", nargs="?", default="all", choices=[*BENCHMARKS, "subscriptions", "all"]
+    try:
+        return run_all()
+    finally:
+        for server in STARTED:
+            server.__exit__()
+
+
+def run_all() -> int:
+    args = parse_arguments()
+    started = time.monotonic()
+    stamp = datetime.now(UTC)
+    run = Run(args)
+    machine = machine_info()
+    print(
+        f"{machine['cpu_model']}, {machine['cores']} cores, "
+        f"{machine['memory_gib']} GiB; Python {machine['python']}, PostgreSQL "
+        f"{machine['postgresql']}, Redis {machine['redis']}; "
+        f"commit {machine['git_commit'][:10]}"
+        + (" (uncommitted changes)" if machine["git_dirty"] else "")
     )
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--subscribers", type=int, default=1000)
-    parser.add_argument("--changes", type=int, default=12)
-    parser.add_argument("--idle-seconds", type=float, default=20)
-    parser.add_argument("--event-only", action="store_true")
-    args = parser.parse_args()
-    env = environment()
-    prepare(env)
-    names = {"all": list(BENCHMARKS), "subscriptions": []}.get(args.which, [args.which])
-    if names:
+    flush_bench_redis()
+
+    demo_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE)
+    large_url = large_database_url()
+    needs_demo = any(n not in LARGE for n in args.scenarios)
+    needs_large = any(n in LARGE for n in args.scenarios)
+    # the Django helpers answer with the response cache off, as the servers that
+    # measure execution run
+    uncached = {"GRAPHQL_RESPONSE_CACHE": "false"}
+    helpers: dict[str, DjangoHelper] = {}
+    if needs_demo:
+        create_database(demo_url)
+        helpers["demo"] = DjangoHelper({**environment(demo_url), **uncached})
+        helpers["demo"].send({"job": "prepare", "catalog": "demo"})
+    if needs_large:
+        create_database(large_url)
+        helpers["large"] = DjangoHelper({**environment(large_url), **uncached})
+        helpers["large"].send(
+            {
+                "job": "prepare",
+                "catalog": "large",
+                "products": args.products,
+                "seed": args.seed,
+            }
+        )
         print(
-            f"one uvicorn worker, {args.concurrency} client threads, {args.seconds:g} s"
+            f"large catalog: {args.products:,} products in "
+            f"{large_url.rsplit('/', 1)[1]} (loaded once, then kept)...",
+            flush=True,
         )
-        with Server(env) as server:
+    # The servers start now, while the databases are prepared (a server starts
+    # in seconds; no measurement runs yet). Each waits, idle, for its turn.
+    logs = ROOT / "var" / "bench"
+    logs.mkdir(parents=True, exist_ok=True)
+    servers: dict[str, Server] = {}
+    for group, database, cache, names in SERVER_GROUPS:
+        if not any(n in args.scenarios for n in names):
+            continue
+        env = environment(demo_url if database == "demo" else large_url)
+        env["GRAPHQL_RESPONSE_CACHE"] = "true" if cache else "false"
+        log = logs / f"server-{stamp:%Y%m%dT%H%M%SZ}-{group}.log"
+        servers[group] = Server(env, workers=args.workers, log=log)
+        servers[group].start()
+    if needs_demo:
+        run.demo = helpers["demo"].receive()
+        run.demo_helper = helpers["demo"]
+    if needs_large:
+        run.large = helpers["large"].receive()
+        loaded = run.large["products"] - run.large["products_before"]
+        print(
+            f"large catalog: {run.large['products']:,} products"
+            + (
+                f" ({loaded:,} loaded in {run.large['load_seconds']:.1f} s by "
+                f"`{run.large['command']}`)"
+                if loaded
+                else " (already loaded)"
+            )
+        )
+    demo_counts, large_counts = query_requests(run)
+    if demo_counts:
+        helpers["demo"].send({"job": "queries", "requests": demo_counts})
+    if large_counts:
+        helpers["large"].send({"job": "queries", "requests": large_counts})
+        run.queries.update(helpers["large"].receive())
+        helpers.pop("large").close()
+    if demo_counts:
+        run.queries.update(helpers["demo"].receive())
+    prepared = time.monotonic() - started
+
+    print(
+        f"\ngunicorn -k shop.serve.UvicornWorker --workers {args.workers}; "
+        f"{args.seconds:g} s measured after {args.warmup:g} s of warm-up per scenario"
+    )
+    print(HEADER)
+    results: dict[str, dict] = {}
+    failed = False
+    try:
+        for group, _, cache, names in SERVER_GROUPS:
+            names = [n for n in names if n in args.scenarios]
+            if not names:
+                continue
+            server = servers[group].ready()
             for name in names:
-                result = BENCHMARKS[name](server.port, args.seconds, args.concurrency)
+                result = RUNNERS[name](run, server)
+                result["connections"] = connections_of(run, name)
+                result["response_cache"] = cache
+                result["sql_queries_per_request"] = sql_per_request(run, name, result)
+                results[name] = result
+                print(row(name, result), flush=True)
+                if result["errors"]:
+                    failed = True
+                    print(
+                        f"  FAILED: {result['errors']} errors: "
+                        f"{result['error_samples'][:2]}"
+                    )
+            server.__exit__()
+            problems = log_problems(server.log)
+            if problems:
                 print(
-                    f"{name:8s} {result['per_second']:8.1f} ops/s  "
-                    f"p50 {result['p50_ms']:6.1f} ms  p95 {result['p95_ms']:6.1f} ms  "
-                    f"p99 {result['p99_ms']:6.1f} ms  "
-                    f"({result['operations']} operations)"
+                    f"  server log: {len(problems)} warnings or errors, in "
+                    f"{server.log}:"
                 )
-    if args.which == "subscriptions":
-        return bench_subscriptions(
-            env, args.subscribers, args.changes, args.idle_seconds, args.event_only
+                print("\n".join(f"    {line[:300]}" for line in problems[:3]))
+            else:
+                server.log.unlink()
+    finally:
+        for helper in helpers.values():
+            helper.close()
+
+    print(f"\n{HEADER}")
+    for name in args.scenarios:
+        print(row(name, results[name]))
+    if "checkout-contention" in results:
+        checkout = results["checkout-contention"]
+        print(
+            f"checkout-contention: {checkout['oversold']} units oversold; "
+            f"{checkout['refused']} checkouts refused (sold out); "
+            + "; ".join(
+                f"variant {v['variant']}: stock {v['stock_before']} -> "
+                f"{v['stock_after']}, {v['ordered']} ordered"
+                for v in checkout["variants"]
+            )
         )
-    return 0
+    total = time.monotonic() - started
+    print(
+        f"total {total:.0f} s (preparing the databases and counting SQL: "
+        f"{prepared:.0f} s)"
+    )
+    path = args.json or ROOT / "var" / "bench" / (
+        f"results-{stamp.strftime('%Y%m%dT%H%M%SZ')}.json"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "started": stamp.isoformat(),
+        "seconds_total": total,
+        "seconds_preparing": prepared,
+        "machine": machine,
+        "options": {
+            key: (str(value) if isinstance(value, Path) else value)
+            for key, value in vars(args).items()
+        },
+        "server": (
+            f"gunicorn shop.asgi:application -k shop.serve.UvicornWorker "
+            f"--workers {args.workers} --no-control-socket (DEBUG off)"
+        ),
+        "sql_counting": (
+            "CaptureQueriesContext around the same request through Django's test "
+            "client in a separate process on the same database and settings "
+            "(third of three runs); pg_stat_statements is "
+            + ("loaded" if machine["pg_stat_statements_loaded"] else "not loaded")
+        ),
+        "queries": run.queries,
+        "demo_catalog": run.demo and {"product_slug": run.demo["product_slug"]},
+        "large_catalog": run.large,
+        "scenarios": results,
+    }
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    print(f"results: {path}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

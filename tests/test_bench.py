@@ -1,0 +1,169 @@
+"""scripts/bench's own parts, without a shop server: its command line, and the
+load generator (scripts/bench_load.py) against a small HTTP server whose answers
+are known, so every count it reports can be checked exactly. Nothing is timed."""
+
+import base64
+import importlib.util
+import json
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = ROOT / "scripts"
+
+ANSWERS = {
+    "/ok": (200, b'{"data": {"cart": {"errors": []}}}', {}),
+    "/hit": (200, b'{"data": {"products": []}}', {"X-Cache": "HIT"}),
+    "/graphql-error": (200, b'{"data": null, "errors": [{"message": "no"}]}', {}),
+    "/sold-out": (
+        200,
+        b'{"data": {"checkout": {"order": null, '
+        b'"errors": [{"code": "OUT_OF_STOCK"}]}}}',
+        {},
+    ),
+    "/broken": (500, b"Internal Server Error", {}),
+}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the generator expects
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        if self.path == "/chunked":
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for part in (b'{"data": ', b'{"ok": true}}'):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        status, body, headers = ANSWERS[self.path]
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def http_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def request(path: str) -> str:
+    body = b'{"query": "{ x }"}'
+    raw = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    return base64.b64encode(raw).decode()
+
+
+def generate(job: dict) -> dict:
+    done = subprocess.run(
+        [sys.executable, str(SCRIPTS / "bench_load.py")],
+        input=json.dumps(job).encode(),
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stderr.decode().strip() == "measuring"
+    return json.loads(done.stdout)
+
+
+def test_the_generator_counts_each_kind_of_answer(http_server):
+    paths = ["/ok", "/hit", "/graphql-error", "/sold-out", "/broken", "/chunked"]
+    result = generate(
+        {
+            "port": http_server,
+            "seconds": 30,
+            "warmup": 0,
+            "cycle": False,
+            "connections": [[request(p) for p in paths], [request("/ok")] * 3],
+            "refused": base64.b64encode(rb'"code": "OUT_OF_STOCK"').decode(),
+        }
+    )
+
+    assert result["exhausted"] is True  # each list sent once, then stopped
+    assert result["requests"] == 9
+    assert result["completed"] == 6  # /ok x4, /hit, /chunked
+    assert result["total_completed"] == 6
+    assert result["refused"] == 1
+    assert result["cache_hits"] == 1
+    assert result["errors"] == 2
+    assert any("HTTP 500" in sample for sample in result["error_samples"])
+    assert any('"message": "no"' in sample for sample in result["error_samples"])
+    assert result["p50_ms"] is not None
+    assert result["generator_cpu_seconds"] >= 0
+
+
+def test_the_generator_requires_the_ok_pattern_when_given(http_server):
+    result = generate(
+        {
+            "port": http_server,
+            "seconds": 30,
+            "cycle": False,
+            "connections": [[request("/ok"), request("/chunked")]],
+            "ok": base64.b64encode(rb'"ok": true').decode(),
+        }
+    )
+
+    assert (result["completed"], result["errors"]) == (1, 1)
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("bench", SCRIPTS / "bench.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_command_line_lists_every_scenario():
+    done = subprocess.run(
+        [sys.executable, str(SCRIPTS / "bench.py"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    for scenario in load_bench().SCENARIOS:
+        assert scenario in done.stdout
+
+
+def test_quick_shortens_every_scenario_and_old_names_still_work(monkeypatch):
+    bench = load_bench()
+    monkeypatch.setattr(sys, "argv", ["bench", "--quick", "checkout", "catalog"])
+
+    args = bench.parse_arguments()
+
+    assert args.scenarios == ["listing-uncached", "checkout-contention"]
+    assert (args.seconds, args.warmup, args.changes, args.idle_seconds) == (3, 1, 3, 2)
+    assert args.concurrency == 4
+    assert args.subscribers == 1000
+
+
+def test_an_unknown_scenario_is_refused(monkeypatch, capsys):
+    bench = load_bench()
+    monkeypatch.setattr(sys, "argv", ["bench", "listing"])
+
+    with pytest.raises(SystemExit) as exit_:
+        bench.parse_arguments()
+
+    assert exit_.value.code == 2
+    assert "unknown scenario listing" in capsys.readouterr().err
