@@ -39,6 +39,7 @@ from schema.cart.resolvers import SERVICE_UNAVAILABLE
 from shop.core.logs import current_scope
 from shop.core.persisted_queries import (
     PersistedQueriesUnavailable,
+    afind,
     find,
     register_automatic,
     sha256_hex,
@@ -169,6 +170,24 @@ def _allow_listed(
     except PersistedQueriesUnavailable:
         return _refused(_UNAVAILABLE)
     return Resolved(request_data)
+
+
+async def refusal_over_socket(document: object) -> GraphQLError | None:
+    """For GraphQL over WebSocket, where documents come in full (graphql-ws has no
+    persisted queries): with GRAPHQL_PERSISTED_QUERIES_ONLY on, the error that
+    refuses a document that is not allow-listed (PERSISTED_QUERY_NOT_ALLOWED, or
+    SERVICE_UNAVAILABLE while Redis cannot tell); None when it may run."""
+    if not settings.GRAPHQL_PERSISTED_QUERIES_ONLY or not isinstance(document, str):
+        return None
+    try:
+        found = await afind(sha256_hex(document), allow_listed_only=True)
+    except PersistedQueriesUnavailable:
+        refusal = _refused(_UNAVAILABLE)
+    else:
+        if found is not None:
+            return None
+        refusal = _refused(_NOT_ALLOWED)
+    return GraphQLError(refusal.message, extensions={"code": refusal.code})
 
 
 def register_if_it_ran(resolved: Resolved, result: ExecutionResult) -> None:

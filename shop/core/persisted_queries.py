@@ -92,11 +92,10 @@ def find(sha256_hash: str, *, allow_listed_only: bool) -> str | None:
     not know the document.
     """
     known = _known.get(sha256_hash)
-    if known is not None and not (allow_listed_only and not known.allow_listed):
-        if time.monotonic() - known.found_at < LOCAL_SECONDS:
-            return known.document
-    else:
+    if known is not None and allow_listed_only and not known.allow_listed:
         known = None
+    if known is not None and time.monotonic() - known.found_at < LOCAL_SECONDS:
+        return known.document
     try:
         redis = get_redis_connection("default")
         if allow_listed_only:
@@ -136,17 +135,32 @@ def lookup(sha256_hash: str) -> str | None:
         return None
 
 
-async def alookup(sha256_hash: str) -> str | None:
-    """``lookup`` for async code: no Redis round trip for a document this process
-    remembers, a worker thread otherwise."""
-    known = _known.get(sha256_hash) if isinstance(sha256_hash, str) else None
+async def afind(sha256_hash: str, *, allow_listed_only: bool) -> str | None:
+    """``find`` for async code: no thread and no Redis round trip for a document
+    this process remembers, ``find`` in a worker thread otherwise."""
+    known = _known.get(sha256_hash)
     if (
         known is not None
+        and (known.allow_listed or not allow_listed_only)
         and time.monotonic() - known.found_at < LOCAL_SECONDS
-        and (known.allow_listed or not settings.GRAPHQL_PERSISTED_QUERIES_ONLY)
     ):
         return known.document
-    return await sync_to_async(lookup, thread_sensitive=False)(sha256_hash)
+    return await sync_to_async(find, thread_sensitive=False)(
+        sha256_hash, allow_listed_only=allow_listed_only
+    )
+
+
+async def alookup(sha256_hash: str) -> str | None:
+    """``lookup`` for async code (see ``afind``)."""
+    if not isinstance(sha256_hash, str):
+        return None
+    try:
+        return await afind(
+            sha256_hash.lower(),
+            allow_listed_only=settings.GRAPHQL_PERSISTED_QUERIES_ONLY,
+        )
+    except PersistedQueriesUnavailable:
+        return None
 
 
 # ---------------------------------------------------------------- registering

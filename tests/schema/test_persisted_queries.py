@@ -15,6 +15,7 @@ from django.test import Client
 from django_redis import get_redis_connection
 from strawberry.relay import to_base64
 
+from schema.persisted import refusal_over_socket
 from shop.core import persisted_queries
 from shop.core.persisted_queries import (
     ALLOWED_PREFIX,
@@ -406,6 +407,23 @@ def test_graphiql_in_allow_list_mode_is_served_but_its_documents_refused(
     assert b"graphiql" in page.content.lower()
     introspection = http.post(query="{ __schema { queryType { name } } }").json()
     assert introspection["errors"][0]["extensions"]["code"] == NOT_ALLOWED
+
+
+def test_over_websocket_the_allow_list_refuses_what_it_does_not_hold(
+    db, settings, monkeypatch
+):
+    """schema.persisted.refusal_over_socket, for the WebSocket handler."""
+    register(PRODUCT)
+    assert asyncio.run(refusal_over_socket(NAMES)) is None  # the mode is off
+    settings.GRAPHQL_PERSISTED_QUERIES_ONLY = True
+    assert asyncio.run(refusal_over_socket(PRODUCT)) is None
+    refused = asyncio.run(refusal_over_socket(NAMES))
+    assert refused.extensions == {"code": NOT_ALLOWED}
+    dead = redis.Redis(host="127.0.0.1", port=closed_port(), socket_timeout=1)
+    monkeypatch.setattr(persisted_queries, "get_redis_connection", lambda _: dead)
+    assert asyncio.run(refusal_over_socket(PRODUCT)) is None  # known here
+    unavailable = asyncio.run(refusal_over_socket(NAMES))
+    assert unavailable.extensions == {"code": "SERVICE_UNAVAILABLE"}
 
 
 # ---------------------------------------------------------------- the command
