@@ -28,7 +28,7 @@ instead (the allow-list does not open during an outage).
 
 import functools
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from django.conf import settings
 from graphql import GraphQLError, OperationDefinitionNode, parse
@@ -152,7 +152,15 @@ def resolve(request_data: GraphQLRequestData) -> Resolved | Refusal:
             return _refused(_UNAVAILABLE if only else _NOT_FOUND)
         if document is None:
             return _refused(_NOT_FOUND)
-        return Resolved(replace(request_data, query=document))
+        return Resolved(
+            GraphQLRequestData(
+                query=document,
+                variables=request_data.variables,
+                operation_name=request_data.operation_name,
+                extensions=extensions,
+                protocol=request_data.protocol,
+            )
+        )
 
     if sha256_hex(query) != sha256_hash:
         return _refused(_HASH_MISMATCH)
