@@ -49,8 +49,9 @@ class PersistedQueriesUnavailable(Exception):
 
 
 def sha256_hex(document: str) -> str:
-    """The hash a client names ``document`` by: SHA-256 of its UTF-8, lower hex."""
-    return hashlib.sha256(document.encode()).hexdigest()
+    """The hash a client names ``document`` by: SHA-256 of its UTF-8, lower hex
+    (a lone surrogate, which UTF-8 cannot hold, hashes as itself, never failing)."""
+    return hashlib.sha256(document.encode(errors="surrogatepass")).hexdigest()
 
 
 # ---------------------------------------------------------------- this process
@@ -169,9 +170,12 @@ async def alookup(sha256_hash: str) -> str | None:
 def register_automatic(sha256_hash: str, document: str) -> bool:
     """Keep ``document`` (whose hash the caller verified, and which parsed and
     validated) under its hash for GRAPHQL_APQ_TTL_SECONDS. False when it is too
-    long to keep or Redis does not answer (logged): the client then sends it in
-    full again next time, nothing else is lost."""
-    if len(document.encode()) > MAX_DOCUMENT_BYTES:
+    long to keep, is not valid UTF-8, or Redis does not answer (logged): the
+    client then sends it in full again next time, nothing else is lost."""
+    try:
+        if len(document.encode()) > MAX_DOCUMENT_BYTES:
+            return False
+    except UnicodeEncodeError:  # a lone surrogate: not a text Redis can keep
         return False
     try:
         get_redis_connection("default").set(

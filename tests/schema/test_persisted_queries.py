@@ -308,6 +308,17 @@ def test_a_very_long_document_runs_but_is_not_kept(http, catalog):
     assert stored() == {}
 
 
+def test_a_lone_surrogate_is_answered_not_kept(http, catalog):
+    document = 'query { product(slug: "\ud800") { name } }'
+    sha256_hash = hashlib.sha256(document.encode(errors="surrogatepass")).hexdigest()
+    extensions = {"persistedQuery": {"version": 1, "sha256Hash": sha256_hash}}
+    response = http.post(query=document, extensions=extensions)
+    assert response.status_code == 200
+    assert stored() == {}
+    mismatch = http.post(query=document, extensions=apq("{ x }"))
+    assert mismatch.status_code == 400
+
+
 def test_the_request_line_names_the_miss(http, log_output):
     http.post(extensions=apq(NAMES))
     assert log_output.request_line()["errors"] == ["PERSISTED_QUERY_NOT_FOUND"]
