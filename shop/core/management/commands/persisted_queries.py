@@ -62,7 +62,7 @@ class Command(BaseCommand):
         if action == "register":
             self.register(options["files"], options["schema"])
         elif action == "list":
-            self.list()
+            self.print_documents()
         else:
             removed = persisted_queries.disallow(options["hashes"])
             self.stdout.write(f"{removed} removed.")
@@ -88,7 +88,7 @@ class Command(BaseCommand):
         added, existing = persisted_queries.allow(documents)
         self.stdout.write(f"{added} registered, {existing} already registered.")
 
-    def list(self) -> None:
+    def print_documents(self) -> None:
         documents = persisted_queries.allow_listed()
         for sha256_hash, document in documents.items():
             self.stdout.write(f"{sha256_hash}  {_operations(document)}")
@@ -125,8 +125,8 @@ def _manifest_documents(path: Path, text: str, schema: GraphQLSchema) -> list[st
         ):
             raise CommandError(f"{where}: each operation has id, name, type and body.")
         body = operation["body"]
-        if not isinstance(body, str):
-            raise CommandError(f"{where}: body must be a string.")
+        if not isinstance(body, str) or not _is_utf8(body):
+            raise CommandError(f"{where}: body must be a string of UTF-8 text.")
         if operation["id"] != persisted_queries.sha256_hex(body):
             raise CommandError(
                 f"{where} ({operation['name']}): its id is not the SHA-256 of its body."
@@ -139,6 +139,14 @@ def _manifest_documents(path: Path, text: str, schema: GraphQLSchema) -> list[st
             )
         documents.append(body)
     return documents
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate from a JSON escape
+        return False
+    return True
 
 
 def _checked(
