@@ -35,6 +35,7 @@ import sys
 import time
 
 RECEIVE = 1 << 18
+DRAIN_SECONDS = 30  # how long answers in flight at the end are waited for
 # A GraphQL error list, top level or in a mutation payload: `"errors": [{`
 GRAPHQL_ERRORS = rb'"errors":\s*\[\s*\{'
 
@@ -183,6 +184,21 @@ def run(job: dict) -> dict:
         else:
             connection.done = True
 
+    def classify(connection: Connection) -> tuple[str, str]:
+        body = connection.body()
+        if connection.status != 200:
+            return "error", f"HTTP {connection.status}: {body[:300]!r}"
+        if refused is not None and refused.search(body):
+            return "refused", ""
+        if errors_pattern.search(body) or (ok is not None and not ok.search(body)):
+            return "error", body[:400].decode(errors="replace")
+        return "completed", ""
+
+    # After the window: no new request; the answers in flight are still read
+    # (for the totals only), so what the server did is all accounted for.
+    draining = False
+    ended = None
+    cpu = 0.0
     while active:
         now = time.perf_counter()
         if not measuring and now >= warmup_until:
@@ -193,9 +209,16 @@ def run(job: dict) -> dict:
             latencies.clear()
             completed = refusals = failure_count = hits = 0
             failures.clear()
-        if now >= stop:
+        if not draining and now >= stop:
+            draining = True
+            ended = now
+            cpu = time.process_time() - cpu_began
+        if draining and now >= stop + DRAIN_SECONDS:
+            failures.append(f"{active} answers still missing after the run")
+            failure_count += active
             break
-        for key, _ in selector.select(timeout=min(0.5, stop - now)):
+        timeout = 0.5 if draining else min(0.5, stop - now)
+        for key, _ in selector.select(timeout=timeout):
             connection: Connection = key.data
             try:
                 data = connection.sock.recv(RECEIVE)
@@ -212,38 +235,40 @@ def run(job: dict) -> dict:
                 connection.connect(port)
                 selector.register(connection.sock, selectors.EVENT_READ, connection)
                 connection.position = max(0, connection.position - 1)
-                if not connection.send(cycle):
+                if draining or not connection.send(cycle):
                     connection.done = True
                     active -= 1
+                    selector.unregister(connection.sock)
+                    connection.sock.close()
                 continue
             connection.buffer += data
             if not connection.complete():
                 continue
             finished = time.perf_counter()
-            latencies.append(finished - connection.sent_at)
-            last_done = finished
-            hits += connection.hit
-            body = connection.body()
-            if connection.status != 200:
+            outcome, sample = classify(connection)
+            total_completed += outcome == "completed"
+            total_refused += outcome == "refused"
+            if outcome == "error":
                 failure_count += 1
-                failures.append(f"HTTP {connection.status}: {body[:300]!r}")
-            elif refused is not None and refused.search(body):
-                refusals += 1
-                total_refused += 1
-            elif errors_pattern.search(body) or (
-                ok is not None and not ok.search(body)
-            ):
-                failure_count += 1
-                failures.append(body[:400].decode(errors="replace"))
-            else:
-                completed += 1
-                total_completed += 1
+                failures.append(sample)
+            if not draining:
+                latencies.append(finished - connection.sent_at)
+                last_done = finished
+                hits += connection.hit
+                completed += outcome == "completed"
+                refusals += outcome == "refused"
             connection.reset()
-            if not connection.send(cycle):
+            if draining or not connection.send(cycle):
+                # done: closed, so the server's keep-alive timeout cannot
+                # count as an error while the others finish
                 connection.done = True
                 active -= 1
-    ended = time.perf_counter() if active else last_done
-    cpu = time.process_time() - cpu_began
+                selector.unregister(connection.sock)
+                connection.sock.close()
+    exhausted = ended is None  # every list used up before the window's end
+    if exhausted:
+        ended = last_done
+        cpu = time.process_time() - cpu_began
     for connection in connections:
         connection.sock.close()
     elapsed = max(ended - began, 1e-9)
@@ -274,7 +299,7 @@ def run(job: dict) -> dict:
         "mean_ms": sum(latencies) / answered * 1000 if answered else None,
         "generator_cpu_seconds": cpu,
         "generator_cpu_percent": cpu / elapsed * 100,
-        "exhausted": not active,
+        "exhausted": exhausted,
     }
 
 

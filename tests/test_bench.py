@@ -153,7 +153,12 @@ def test_quick_shortens_every_scenario_and_old_names_still_work(monkeypatch):
     args = bench.parse_arguments()
 
     assert args.scenarios == ["listing-uncached", "checkout-contention"]
-    assert (args.seconds, args.warmup, args.changes, args.idle_seconds) == (3, 1, 3, 2)
+    assert (args.seconds, args.warmup, args.changes, args.idle_seconds) == (
+        2.5,
+        0.5,
+        3,
+        1,
+    )
     assert args.concurrency == 4
     assert args.subscribers == 1000
 
