@@ -1,4 +1,8 @@
-"""ASGI entry point: Django for HTTP, GraphQL over WebSocket at /graphql/."""
+"""ASGI entry point: Django for HTTP, GraphQL over WebSocket at /graphql/.
+
+HTTP goes through the response cache first (schema.response_cache): anonymous
+catalog reads it holds are answered from Redis without reaching Django.
+"""
 
 import os
 from datetime import timedelta
@@ -15,10 +19,11 @@ from django.urls import re_path  # noqa: E402
 
 from schema import schema  # noqa: E402
 from schema.consumers import ShopGraphQLWSConsumer  # noqa: E402
+from schema.response_cache import ResponseCache  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_application,
+        "http": ResponseCache(django_application),
         "websocket": URLRouter(
             [
                 re_path(

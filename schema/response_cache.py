@@ -1,0 +1,766 @@
+"""The response cache: anonymous catalog reads answered from Redis, before Django.
+
+An ASGI middleware in front of Django's HTTP application (shop/asgi.py). For
+``GET`` and ``POST /graphql/`` it:
+
+1. Lets through untouched what it must not answer: another path or method, a
+   plain-HTTP request that Django would redirect to HTTPS (SECURE_SSL_REDIRECT),
+   a Host that is not in ALLOWED_HOSTS (Django answers 400), the GraphiQL page,
+   streaming (multipart, SSE) requests, anything it cannot read.
+2. Lets through, never cached, anything with an ``Authorization`` header: the API
+   knows users by their Bearer token only (never by cookie), so a request without
+   one is anonymous and its answer cannot depend on who asks. Such GETs are told
+   ``Cache-Control: private, no-store``.
+3. Looks the request up in one Redis round trip (``MGET`` of the catalog version
+   and the entry), keyed by the SHA-256 of the document (the hash an Apollo
+   persisted-query request names, so a hash-only request shares the entry of the
+   full text), the canonical JSON of the variables, the operation name, the
+   Origin (CORS headers differ by origin) and whether the request is HTTPS (HSTS).
+   An entry made under the current catalog version is answered at once: status,
+   the headers Django produced for it (security, CORS), a new ``X-Request-ID``,
+   ``X-Cache: HIT``; no thread, no database, no GraphQL.
+4. Otherwise hands the request to Django (a POST body it read is replayed) and,
+   for a cacheable document, keeps the answer under the version read *before*
+   Django ran, so a catalog change committed meanwhile makes it unusable at once
+   (shop.catalog.cache_version changes the version on every catalog commit).
+
+Cacheable: a single ``query`` whose root fields are all catalog reads
+(``ROOT_FIELDS``: never ``node``, ``nodes``, ``cart``, ``me``, orders, nor
+introspection), answered 200 with JSON, no ``errors``, no cookie set, at most
+GRAPHQL_RESPONSE_CACHE_MAX_BYTES. Anonymous cacheable GETs say
+``Cache-Control: public, max-age=GRAPHQL_CACHE_MAX_AGE`` and ``Vary:
+Authorization`` (a CDN or browser keeps them that long: no version reaches it);
+POST answers carry no Cache-Control (HTTP caches never keep them) but share the
+server-side entries.
+
+Redis down: the cache is skipped for a few seconds at a time (one warning per
+outage), every request goes to Django; nothing fails because of it. A catalog
+change whose version bump failed (Redis down at that commit) can be served stale
+until GRAPHQL_RESPONSE_CACHE_TTL ends.
+"""
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+import redis.asyncio
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    parse,
+)
+from prometheus_client import Counter
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from shop.catalog.cache_version import new_version, version_key
+from shop.core import metrics
+from shop.core.logs import LogScope, enter_scope, exit_scope, request_id_from
+
+try:  # the persisted-query store (issue 15's APQ), once it is in
+    from shop.core.persisted_queries import alookup as _persisted_document
+except ImportError:  # pragma: no cover
+    _persisted_document = None
+
+logger = logging.getLogger(__name__)
+request_logger = logging.getLogger("shop.request")
+
+PATH = "/graphql/"
+# Root fields whose answer is the same for every anonymous visitor and changes
+# only with the catalog (shop.catalog.cache_version). Nothing else is cached.
+ROOT_FIELDS = frozenset(
+    {
+        "products",
+        "product",
+        "variant",
+        "categories",
+        "category",
+        "attributes",
+        "__typename",
+    }
+)
+# The most of a POST body read before deciding; a longer one goes to Django.
+BODY_LIMIT = 256 * 1024
+# Documents longer than this are never cached (they still run).
+DOCUMENT_LIMIT = 64 * 1024
+# Seconds the cache is skipped after Redis failed to answer.
+OUTAGE_SECONDS = 5.0
+# Seconds one Redis call may take before the cache is skipped for this request.
+REDIS_TIMEOUT = 0.5
+# Response headers never kept in an entry: per request, recomputed, or the server's.
+_UNSTORED = frozenset(
+    {
+        b"x-request-id",
+        b"cache-control",
+        b"content-length",
+        b"x-cache",
+        b"date",
+        b"server",
+        b"vary",
+        b"set-cookie",
+    }
+)
+_HASH = re.compile(r"[0-9a-f]{64}")
+_STREAM_ACCEPTS = ("multipart/mixed", "text/event-stream")
+
+RESPONSE_CACHE = Counter(
+    "shop_graphql_response_cache",
+    "Cacheable GraphQL requests by outcome: hit (answered from Redis), miss "
+    "(answered by Django), stored (a miss kept for the next ones), unavailable "
+    "(Redis did not answer).",
+    ["outcome"],
+)
+
+
+def _count(outcome: str) -> None:
+    if settings.METRICS_ENABLED:
+        RESPONSE_CACHE.labels(outcome).inc()
+
+
+# ---------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True, slots=True)
+class CacheRequest:
+    """What identifies a GraphQL request's answer."""
+
+    document_hash: str
+    document: str | None  # None: an Apollo persisted-query request (hash only)
+    operation_name: str | None
+    variables: str  # canonical JSON
+
+
+def _canonical(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def cache_request(data: object) -> CacheRequest | None:
+    """The request's identity from its decoded ``query``, ``variables``,
+    ``operationName`` and ``extensions``; None when it is not a single operation
+    the cache can answer (Django then decides what it is)."""
+    if not isinstance(data, dict):
+        return None  # a batch, or not JSON
+    document = data.get("query")
+    variables = data.get("variables")
+    operation_name = data.get("operationName")
+    extensions = data.get("extensions")
+    if not isinstance(document, str | None) or not isinstance(variables, dict | None):
+        return None
+    if not isinstance(operation_name, str | None):
+        return None
+    sha256_hash = None
+    if extensions:
+        persisted = (
+            extensions.get("persistedQuery") if isinstance(extensions, dict) else None
+        )
+        if set(extensions) != {"persistedQuery"} or not isinstance(persisted, dict):
+            return None
+        sha256_hash = persisted.get("sha256Hash")
+        if not isinstance(sha256_hash, str) or not _HASH.fullmatch(sha256_hash):
+            return None
+    if document is not None:
+        if len(document) > DOCUMENT_LIMIT:
+            return None
+        own_hash = hashlib.sha256(document.encode()).hexdigest()
+        if sha256_hash is not None and sha256_hash != own_hash:
+            return None  # Django refuses the mismatch
+        sha256_hash = own_hash
+    elif sha256_hash is None:
+        return None
+    return CacheRequest(
+        document_hash=sha256_hash,
+        document=document,
+        operation_name=operation_name,
+        variables=_canonical(variables or {}),
+    )
+
+
+def _query_params(query_string: bytes) -> dict | None:
+    """A GET's parameters as strawberry reads them (the last of repeated ones),
+    ``variables`` and ``extensions`` decoded from JSON."""
+    try:
+        params = dict(
+            parse_qsl(query_string.decode(), keep_blank_values=True, errors="replace")
+        )
+        for name in ("variables", "extensions"):
+            if name in params:
+                if not params[name]:
+                    return None  # strawberry refuses an empty one
+                params[name] = json.loads(params[name])
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return params
+
+
+# ---------------------------------------------------------------- documents
+
+
+@dataclass(frozen=True, slots=True)
+class Classified:
+    cacheable: bool
+    operation: str | None = None  # the operation's name, for logs and metrics
+
+
+_NOT_CACHEABLE = Classified(cacheable=False)
+_classified: OrderedDict[tuple[str, str | None], Classified] = OrderedDict()
+_classified_lock = threading.Lock()
+_CLASSIFIED_SIZE = 1024
+
+
+def classify(document: str, operation_name: str | None) -> Classified:
+    """Whether the operation is a query reading only the catalog's root fields
+    (fragments on Query followed); the document is parsed, not validated."""
+    try:
+        parsed = parse(
+            document, no_location=True, max_tokens=settings.GRAPHQL_MAX_TOKENS
+        )
+    except (GraphQLError, RecursionError):
+        return _NOT_CACHEABLE
+    operations = [
+        node for node in parsed.definitions if isinstance(node, OperationDefinitionNode)
+    ]
+    if operation_name is None:
+        operation = operations[0] if len(operations) == 1 else None
+    else:
+        operation = next(
+            (o for o in operations if o.name and o.name.value == operation_name),
+            None,
+        )
+    if operation is None or operation.operation != OperationType.QUERY:
+        return _NOT_CACHEABLE
+    fragments = {
+        node.name.value: node
+        for node in parsed.definitions
+        if isinstance(node, FragmentDefinitionNode)
+    }
+    pending, seen = [operation.selection_set], set()
+    while pending:
+        for selection in pending.pop().selections:
+            if isinstance(selection, FieldNode):
+                if selection.name.value not in ROOT_FIELDS:
+                    return _NOT_CACHEABLE
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                if condition is not None and condition.name.value != "Query":
+                    return _NOT_CACHEABLE
+                pending.append(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = fragments.get(name)
+                if fragment is None or fragment.type_condition.name.value != "Query":
+                    return _NOT_CACHEABLE
+                if name not in seen:
+                    seen.add(name)
+                    pending.append(fragment.selection_set)
+    return Classified(
+        cacheable=True, operation=operation.name.value if operation.name else None
+    )
+
+
+def classified(request: CacheRequest, document: str) -> Classified:
+    """``classify``, remembered per document hash and operation name."""
+    key = (request.document_hash, request.operation_name)
+    with _classified_lock:
+        found = _classified.get(key)
+        if found is not None:
+            _classified.move_to_end(key)
+            return found
+    found = classify(document, request.operation_name)
+    with _classified_lock:
+        _classified[key] = found
+        while len(_classified) > _CLASSIFIED_SIZE:
+            _classified.popitem(last=False)
+    return found
+
+
+# ---------------------------------------------------------------- keys
+
+
+_fingerprint: str | None = None
+
+
+def fingerprint() -> str:
+    """What else an answer depends on: the schema, and the settings that shape
+    answers (GRAPHQL_*, PRODUCT_FILTER_*, SHOP_CURRENCY) and the release. A
+    deploy that changes any of them starts from an empty cache."""
+    global _fingerprint
+    if _fingerprint is None:
+        from schema import schema
+
+        shaping = {
+            name: repr(getattr(settings, name))
+            for name in dir(settings)
+            if name.startswith(("GRAPHQL_", "PRODUCT_FILTER_"))
+            or name in ("SHOP_CURRENCY", "SENTRY_RELEASE")
+        }
+        digest = hashlib.sha256(schema.as_str().encode())
+        digest.update(_canonical(shaping).encode())
+        _fingerprint = digest.hexdigest()[:16]
+    return _fingerprint
+
+
+def _prefix() -> str:
+    prefix = settings.CACHES["default"].get("KEY_PREFIX") or ""
+    return f"{prefix}:" if prefix else ""
+
+
+def entry_key(request: CacheRequest, *, origin: str | None, secure: bool) -> str:
+    """The Redis key of the answer to ``request`` (whatever the catalog version:
+    the version is kept inside the entry)."""
+    identity = _canonical(
+        [
+            request.document_hash,
+            request.operation_name,
+            request.variables,
+            origin,
+            secure,
+        ]
+    )
+    digest = hashlib.sha256(identity.encode()).hexdigest()
+    return f"{_prefix()}gql:response:{fingerprint()}:{digest}"
+
+
+def entry_encode(
+    version: bytes,
+    headers: list[tuple[bytes, bytes]],
+    operation: str | None,
+    body: bytes,
+) -> bytes:
+    """``version \\n meta-JSON \\n body``: the meta holds the headers Django
+    produced (minus per-request ones) and the operation name."""
+    meta = {
+        "h": [
+            [name.decode("latin-1"), value.decode("latin-1")]
+            for name, value in headers
+            if name.lower() not in _UNSTORED
+        ],
+        "v": [
+            value.decode("latin-1")
+            for name, value in headers
+            if name.lower() == b"vary"
+        ],
+        "o": operation,
+    }
+    return b"\n".join((version, _canonical(meta).encode(), body))
+
+
+def entry_decode(value: bytes) -> tuple[bytes, dict, bytes]:
+    version, meta, body = value.split(b"\n", 2)
+    return version, json.loads(meta), body
+
+
+# ---------------------------------------------------------------- HTTP details
+
+
+def _headers(scope) -> dict[str, str]:
+    """Request headers as Django's META sees them: ``_`` and ``-`` alike, repeated
+    ones joined with commas."""
+    found: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.decode("latin-1").lower().replace("_", "-")
+        value = raw_value.decode("latin-1")
+        found[name] = f"{found[name]},{value}" if name in found else value
+    return found
+
+
+def _is_secure(scope, headers: dict[str, str]) -> bool:
+    """HttpRequest.is_secure(): the proxy's header when configured, else the
+    connection's scheme."""
+    proxy = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+    if proxy:
+        meta_name, secure_value = proxy
+        name = meta_name.removeprefix("HTTP_").lower().replace("_", "-")
+        value = headers.get(name)
+        if value is not None:
+            return value.split(",", 1)[0].strip() == secure_value
+    return scope.get("scheme") == "https"
+
+
+def _redirected(secure: bool) -> bool:
+    """Whether SecurityMiddleware would redirect this request to HTTPS."""
+    if secure or not getattr(settings, "SECURE_SSL_REDIRECT", False):
+        return False
+    path = PATH.lstrip("/")
+    return not any(
+        re.search(pattern, path)
+        for pattern in getattr(settings, "SECURE_REDIRECT_EXEMPT", [])
+    )
+
+
+def _host_allowed(scope, headers: dict[str, str]) -> bool:
+    """HttpRequest.get_host() would not raise DisallowedHost."""
+    if settings.USE_X_FORWARDED_HOST and "x-forwarded-host" in headers:
+        host = headers["x-forwarded-host"]
+    else:
+        host = headers.get("host")
+    if not host:
+        return False  # Django falls back to the server's name: let it decide
+    allowed = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]
+    domain, _port = split_domain_port(host)
+    return bool(domain) and validate_host(domain, allowed)
+
+
+def _vary(values: list[str], *, authorization: bool) -> bytes | None:
+    names = [part.strip() for value in values for part in value.split(",")]
+    names = [name for name in names if name]
+    if (
+        authorization
+        and "*" not in names
+        and "authorization" not in {name.lower() for name in names}
+    ):
+        names.append("Authorization")
+    return ", ".join(names).encode("latin-1") if names else None
+
+
+def _max_age_header() -> bytes:
+    max_age = settings.GRAPHQL_CACHE_MAX_AGE
+    return f"public, max-age={max_age}".encode() if max_age > 0 else b"no-cache"
+
+
+_PRIVATE = b"private, no-store"
+
+
+def _decorated_start(
+    message: dict, *, cache_control: bytes | None, vary_authorization: bool, x_cache
+) -> dict:
+    """The response start with the cache's headers: Cache-Control (unless Django
+    set one), Vary with Authorization, X-Cache."""
+    headers = list(message.get("headers", ()))
+    vary = [v.decode("latin-1") for n, v in headers if n.lower() == b"vary"]
+    has_cache_control = any(n.lower() == b"cache-control" for n, _ in headers)
+    headers = [(n, v) for n, v in headers if n.lower() != b"vary"]
+    merged = _vary(vary, authorization=vary_authorization)
+    if merged is not None:
+        headers.append((b"vary", merged))
+    if cache_control is not None and not has_cache_control:
+        headers.append((b"cache-control", cache_control))
+    if x_cache is not None:
+        headers.append((b"x-cache", x_cache))
+    return {**message, "headers": headers}
+
+
+async def _read_body(receive) -> tuple[list[dict], bytes | None]:
+    """The request's body messages as received, and the body; None for the body
+    when it is longer than BODY_LIMIT or the client left."""
+    messages, chunks, size = [], [], 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages, None
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > BODY_LIMIT:
+            return messages, None
+        if not message.get("more_body", False):
+            return messages, b"".join(chunks)
+
+
+def _replaying(messages: list[dict], receive):
+    pending = list(messages)
+
+    async def replay():
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay
+
+
+# ---------------------------------------------------------------- the middleware
+
+
+class ResponseCache:
+    """ASGI middleware: see the module's docstring."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self._client: redis.asyncio.Redis | None = None
+        self._client_loop = None
+        self._skip_until = 0.0
+
+    # ---- Redis
+
+    def _redis(self) -> redis.asyncio.Redis | None:
+        """The async Redis client of the running event loop, or None while Redis
+        is taken for down or the cache is off."""
+        if not settings.GRAPHQL_RESPONSE_CACHE:
+            return None
+        loop = asyncio.get_running_loop()
+        if self._skip_until and loop.time() < self._skip_until:
+            return None
+        if self._client is None or self._client_loop is not loop:
+            options = {
+                "socket_connect_timeout": REDIS_TIMEOUT,
+                # No socket timeout (it wraps every write in asyncio.wait_for):
+                # each call is bounded by asyncio.timeout instead.
+                "socket_timeout": None,
+                "retry": Retry(NoBackoff(), 0),
+            }
+            if settings.EMBEDDED_REDIS:
+                import fakeredis
+
+                # The same in-process server django-redis uses in embedded mode.
+                options["connection_class"] = fakeredis.FakeAsyncRedisConnection
+            else:
+                options["health_check_interval"] = 30
+            self._client = redis.asyncio.Redis.from_url(
+                settings.CACHES["default"]["LOCATION"], **options
+            )
+            self._client_loop = loop
+        return self._client
+
+    def _redis_failed(self) -> None:
+        loop = asyncio.get_running_loop()
+        if loop.time() >= self._skip_until:
+            logger.warning(
+                "The response cache is skipped for %s s: Redis does not answer",
+                OUTAGE_SECONDS,
+                exc_info=True,
+            )
+        self._skip_until = loop.time() + OUTAGE_SECONDS
+        _count("unavailable")
+
+    async def _lookup(self, key: str) -> tuple[bytes | None, bytes | None]:
+        """The current catalog version (set if missing) and the entry, if Redis
+        answers."""
+        client = self._redis()
+        if client is None:
+            return None, None
+        try:
+            async with asyncio.timeout(REDIS_TIMEOUT):
+                version, entry = await client.mget(version_key(), key)
+                if version is None:
+                    async with client.pipeline(transaction=False) as pipe:
+                        pipe.set(version_key(), new_version(), nx=True)
+                        pipe.get(version_key())
+                        _, version = await pipe.execute()
+        except Exception:
+            self._redis_failed()
+            return None, None
+        return version, entry
+
+    async def _store(self, key: str, value: bytes) -> None:
+        client = self._redis()
+        if client is None:
+            return
+        try:
+            async with asyncio.timeout(REDIS_TIMEOUT):
+                await client.set(key, value, ex=settings.GRAPHQL_RESPONSE_CACHE_TTL)
+        except Exception:
+            self._redis_failed()
+            return
+        _count("stored")
+
+    # ---- the request
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["path"] != PATH:
+            return await self.app(scope, receive, send)
+        method = scope["method"]
+        if method not in ("GET", "POST"):
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        headers = _headers(scope)
+        secure = _is_secure(scope, headers)
+        accept = headers.get("accept", "")
+        if (
+            _redirected(secure)
+            or not _host_allowed(scope, headers)
+            or any(kind in accept for kind in _STREAM_ACCEPTS)
+        ):
+            return await self.app(scope, receive, send)
+        is_get = method == "GET"
+        if "authorization" in headers:
+            if is_get:
+                return await self._private(scope, receive, send)
+            return await self.app(scope, receive, send)
+
+        if is_get:
+            params = _query_params(scope["query_string"])
+            if params is not None and "query" not in params and "text/html" in accept:
+                return await self.app(scope, receive, send)  # GraphiQL's page
+        else:
+            content_type = headers.get("content-type", "")
+            if "application/json" not in content_type:
+                return await self.app(scope, receive, send)
+            messages, body = await _read_body(receive)
+            receive = _replaying(messages, receive)
+            try:
+                params = None if body is None else json.loads(body)
+            except (ValueError, RecursionError):
+                params = None
+        request = None if params is None else cache_request(params)
+        if request is None:
+            return await (self._private if is_get else self.app)(scope, receive, send)
+
+        key = entry_key(request, origin=headers.get("origin"), secure=secure)
+        version, entry = await self._lookup(key)
+        if entry is not None:
+            stored_version, meta, body = entry_decode(entry)
+            if stored_version == version:
+                return await self._hit(
+                    send, method, headers, meta, body, started=started
+                )
+
+        document = request.document
+        if document is None and _persisted_document is not None:
+            document = await _persisted_document(request.document_hash)
+        if document is None:
+            return await (self._private if is_get else self.app)(scope, receive, send)
+        kind = classified(request, document)
+        if not kind.cacheable:
+            return await (self._private if is_get else self.app)(scope, receive, send)
+        if version is not None:
+            _count("miss")
+        return await self._miss(
+            scope, receive, send, is_get=is_get, key=key, version=version, kind=kind
+        )
+
+    async def _private(self, scope, receive, send) -> None:
+        """A GET that is not cached: Django's answer, marked private."""
+
+        async def marked(message):
+            if message["type"] == "http.response.start":
+                message = _decorated_start(
+                    message,
+                    cache_control=_PRIVATE,
+                    vary_authorization=True,
+                    x_cache=None,
+                )
+            await send(message)
+
+        await self.app(scope, receive, marked)
+
+    async def _hit(self, send, method, headers, meta, body, *, started) -> None:
+        request_id = request_id_from(headers.get("x-request-id"))
+        is_get = method == "GET"
+        out = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in meta["h"]]
+        vary = _vary(meta["v"], authorization=is_get)
+        if vary is not None:
+            out.append((b"vary", vary))
+        if is_get:
+            out.append((b"cache-control", _max_age_header()))
+        out.append((b"content-length", str(len(body)).encode()))
+        out.append((b"x-request-id", request_id.encode()))
+        out.append((b"x-cache", b"HIT"))
+        await send({"type": "http.response.start", "status": 200, "headers": out})
+        await send({"type": "http.response.body", "body": body})
+        _count("hit")
+        seconds = time.perf_counter() - started
+        operation = meta.get("o")
+        if settings.METRICS_ENABLED:
+            metrics.HTTP_REQUESTS.labels(method, PATH, "200").inc()
+            metrics.HTTP_DURATION.labels(method, PATH).observe(seconds)
+            metrics.graphql_operation_record(
+                kind="query", name=operation, failed=False, seconds=None
+            )
+        if request_logger.isEnabledFor(logging.INFO):
+            _log_hit(method, operation, request_id, seconds)
+
+    async def _miss(self, scope, receive, send, *, is_get, key, version, kind) -> None:
+        """Django answers; a cacheable answer is kept under ``version``."""
+        start: dict | None = None
+        chunks: list[bytes] = []
+        passing = False  # not a JSON 200: sent on as it comes
+
+        async def capture(message) -> None:
+            nonlocal start, passing
+            if passing:
+                return await send(message)
+            if message["type"] == "http.response.start":
+                start = message
+                response_headers = {
+                    name.lower(): value for name, value in message.get("headers", ())
+                }
+                if (
+                    message["status"] != 200
+                    or not response_headers.get(b"content-type", b"").startswith(
+                        b"application/json"
+                    )
+                    or b"set-cookie" in response_headers
+                ):
+                    passing = True
+                    await send(self._start(message, is_get, cacheable=False))
+                return None
+            if message["type"] != "http.response.body":
+                return await send(message)
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return None
+            body = b"".join(chunks)
+            # The substring "errors" in quotes can only be a key or a string
+            # value: a false alarm costs a store, never a wrong answer.
+            cacheable = b'"errors"' not in body
+            await send(self._start(start, is_get, cacheable=cacheable))
+            await send({"type": "http.response.body", "body": body})
+            if (
+                cacheable
+                and version is not None
+                and len(body) <= settings.GRAPHQL_RESPONSE_CACHE_MAX_BYTES
+            ):
+                value = entry_encode(
+                    version, start.get("headers", []), kind.operation, body
+                )
+                await self._store(key, value)
+            return None
+
+        await self.app(scope, receive, capture)
+
+    @staticmethod
+    def _start(message: dict, is_get: bool, *, cacheable: bool) -> dict:
+        if not is_get:
+            return _decorated_start(
+                message, cache_control=None, vary_authorization=False, x_cache=b"MISS"
+            )
+        return _decorated_start(
+            message,
+            cache_control=_max_age_header() if cacheable else _PRIVATE,
+            vary_authorization=True,
+            x_cache=b"MISS",
+        )
+
+
+def _log_hit(method: str, operation: str | None, request_id: str, seconds: float):
+    """The request line RequestLogMiddleware writes for Django's answers."""
+    duration_ms = round(seconds * 1000, 1)
+    token = enter_scope(LogScope(request_id=request_id, operation=operation))
+    try:
+        request_logger.info(
+            "%s %s%s %s %sms",
+            method,
+            PATH,
+            f" {operation}" if operation else "",
+            200,
+            duration_ms,
+            extra={
+                "method": method,
+                "path": PATH,
+                "operation": operation,
+                "status": 200,
+                "duration_ms": duration_ms,
+                "user_id": None,
+                "errors": None,
+                "dependencies_down": None,
+                "cache": "hit",
+            },
+        )
+    finally:
+        exit_scope(token)

@@ -1,0 +1,844 @@
+"""The response cache (schema/response_cache.py) in front of Django, driven
+through the whole ASGI application (shop.asgi.application) as a server drives it.
+
+The application runs under ``async_to_sync``, so Django's synchronous view runs
+in the test's own thread, on the test's database connection and transaction:
+``CaptureQueriesContext`` sees every query of a miss, and none is run on a hit.
+Catalog changes are made in ``committed()``, which runs their on-commit version
+bump as a real commit would.
+"""
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import fakeredis
+import pytest
+import redis
+import redis.asyncio
+from asgiref.sync import async_to_sync
+from django.core import signals
+from django.core.handlers.asgi import ASGIHandler
+from django.db import close_old_connections, connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django_redis import get_redis_connection
+from graphql_jwt.shortcuts import get_token
+from prometheus_client import REGISTRY
+
+from schema.response_cache import ResponseCache
+from shop.asgi import application
+from shop.catalog import cache_version
+from shop.catalog.models import AttributeValue, Category, Product
+from shop.catalog.services import product_denormalised_refresh
+from shop.catalog.stock import stock_adjust
+from shop.reviews.services import review_create
+from tests.factories import UserFactory, make_product
+from tests.orders_helpers import guest_cart, guest_checkout
+
+LISTING = """query Listing($first: Int) {
+  products(first: $first) {
+    totalCount
+    edges { node { name slug category { name } reviewCount averageRating
+      priceRange { min { amount } }
+      variants { sku price { amount } quantityAvailable
+        attributes { attribute { slug } value { name } } }
+      reviews(first: 5) { edges { node { rating author } } } } }
+  }
+}"""
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+    @property
+    def x_cache(self) -> str | None:
+        return self.headers.get("x-cache")
+
+
+def asgi_call(
+    app,
+    method: str,
+    *,
+    query_string: bytes = b"",
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    scheme: str = "http",
+    path: str = "/graphql/",
+) -> Response:
+    """One HTTP request through the ASGI application ``app``."""
+    headers = {"host": "localhost", **(headers or {})}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": scheme,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query_string,
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+    async def run() -> list[dict]:
+        inbox = [{"type": "http.request", "body": body, "more_body": False}]
+        sent: list[dict] = []
+
+        async def receive():
+            if inbox:
+                return inbox.pop(0)
+            await asyncio.Event().wait()  # the client stays until the answer
+
+        async def send(message):
+            sent.append(message)
+
+        await app(scope, receive, send)
+        return sent
+
+    # Django's handler closes the thread's connection around each request, which
+    # would end the test's transaction: not here, as in Django's test client.
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        sent = async_to_sync(run)()
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    found: dict[str, str] = {}
+    for name, value in start["headers"]:
+        key = name.decode().lower()
+        found[key] = (
+            f"{found[key]}, {value.decode()}" if key in found else value.decode()
+        )
+    content = b"".join(
+        m.get("body", b"") for m in sent if m["type"] == "http.response.body"
+    )
+    return Response(start["status"], found, content)
+
+
+def post(query: str, variables: dict | None = None, *, app=application, **options):
+    payload = {"query": query, "variables": variables or {}}
+    payload.update(options.pop("extra", {}))
+    headers = {"content-type": "application/json", **options.pop("headers", {})}
+    return asgi_call(
+        app, "POST", body=json.dumps(payload).encode(), headers=headers, **options
+    )
+
+
+def get(params: dict, *, app=application, **options):
+    encoded = {
+        name: value if isinstance(value, str) else json.dumps(value)
+        for name, value in params.items()
+    }
+    return asgi_call(app, "GET", query_string=urlencode(encoded).encode(), **options)
+
+
+def cached_entries() -> list[bytes]:
+    return list(get_redis_connection("default").scan_iter(match="*gql:response:*"))
+
+
+def _forget_pending_bumps() -> None:
+    """Drop the version bumps the test's setup left waiting for a commit that
+    never comes (the test's transaction rolls back): in production those writes
+    were committed long ago, and a transaction bumps once, so they would hide the
+    bump of the change under test."""
+    connection.run_on_commit[:] = [
+        entry
+        for entry in connection.run_on_commit
+        if entry[1] is not cache_version.catalog_version_bump
+    ]
+
+
+@contextlib.contextmanager
+def committed():
+    """The block as a transaction of its own that commits: its on-commit callbacks
+    (the catalog version bump among them) run at the end, and are then gone."""
+    _forget_pending_bumps()
+    start = len(connection.run_on_commit)
+    yield
+    while len(connection.run_on_commit) > start:
+        pending = connection.run_on_commit[start:]
+        del connection.run_on_commit[start:]
+        for _, callback, _ in pending:
+            callback()
+
+
+@pytest.fixture(autouse=True)
+def _redis_answering():
+    """The application's cache starts each test taking Redis for up."""
+    cache = application.application_mapping["http"]
+    cache._skip_until = 0.0
+    yield
+    cache._skip_until = 0.0
+
+
+@pytest.fixture
+def catalog(db):
+    phones = Category.objects.create(name="Phones", slug="phones")
+    lamp = make_product(
+        name="Lamp",
+        category=phones,
+        variants=[{"sku": "LAMP-1", "price": 30, "color": "Red"}],
+    )
+    mug = make_product(name="Mug", variants=[{"sku": "MUG-1", "price": 8}])
+    return {"phones": phones, "lamp": lamp, "mug": mug}
+
+
+def names(response: Response) -> list[str]:
+    return [e["node"]["name"] for e in response.json["data"]["products"]["edges"]]
+
+
+def filled(query=LISTING, variables=None) -> Response:
+    """Ask twice: the first is answered by Django, the second from the cache."""
+    first = post(query, variables)
+    assert (first.status, first.x_cache) == (200, "MISS"), first
+    second = post(query, variables)
+    assert second.x_cache == "HIT"
+    return second
+
+
+# ---------------------------------------------------------------- hits
+
+
+def test_a_repeated_anonymous_listing_runs_no_sql(catalog):
+    with CaptureQueriesContext(connection) as queries:
+        first = post(LISTING, {"first": 20})
+    miss_sql = len(queries)
+    with CaptureQueriesContext(connection) as queries:
+        second = post(LISTING, {"first": 20})
+    hit_sql = len(queries)
+
+    assert first.x_cache == "MISS"
+    assert miss_sql > 0
+    assert second.status == 200
+    assert second.x_cache == "HIT"
+    assert hit_sql == 0
+    assert second.body == first.body
+    assert names(second) == ["Mug", "Lamp"]
+    assert "errors" not in second.json
+
+
+def test_a_hit_replays_django_s_headers_with_a_request_id_of_its_own(catalog):
+    first = post(LISTING, headers={"x-request-id": "client-id-1"})
+    second = post(LISTING, headers={"x-request-id": "client-id-2"})
+    third = post(LISTING)
+
+    assert first.headers["x-request-id"] == "client-id-1"
+    assert second.headers["x-request-id"] == "client-id-2"
+    assert len(third.headers["x-request-id"]) == 32  # a new one
+    assert third.x_cache == "HIT"
+    for name in (
+        "content-type",
+        "x-content-type-options",
+        "x-frame-options",
+        "referrer-policy",
+        "cross-origin-opener-policy",
+    ):
+        assert second.headers[name] == first.headers[name], name
+    assert second.headers["content-length"] == str(len(second.body))
+    # POST answers are never kept by HTTP caches: no Cache-Control to send.
+    assert "cache-control" not in second.headers
+
+
+def test_hsts_and_cors_headers_are_those_of_the_same_kind_of_request(catalog, settings):
+    settings.CORS_ALLOWED_ORIGINS = ["https://shop.example"]
+    origin = {"origin": "https://shop.example"}
+    https = post(LISTING, headers=origin, scheme="https")
+    https_hit = post(LISTING, headers=origin, scheme="https")
+    plain = post(LISTING, headers=origin)
+    other_origin = post(LISTING, headers={"origin": "https://evil.example"})
+
+    assert https_hit.x_cache == "HIT"
+    assert https_hit.headers["strict-transport-security"].startswith("max-age=")
+    assert https_hit.headers["access-control-allow-origin"] == "https://shop.example"
+    assert (
+        https_hit.headers["strict-transport-security"]
+        == (https.headers["strict-transport-security"])
+    )
+    # Another scheme and another origin are entries of their own.
+    assert plain.x_cache == "MISS"
+    assert "strict-transport-security" not in plain.headers
+    assert other_origin.x_cache == "MISS"
+    assert "access-control-allow-origin" not in other_origin.headers
+
+
+def test_get_and_post_share_entries_and_anonymous_gets_may_be_cached_by_cdns(
+    catalog, settings
+):
+    settings.GRAPHQL_CACHE_MAX_AGE = 45
+    params = {"query": LISTING, "variables": {"first": 2}}
+    first = get(params)
+    second = get(params)
+    by_post = post(LISTING, {"first": 2})
+
+    assert (first.x_cache, second.x_cache, by_post.x_cache) == ("MISS", "HIT", "HIT")
+    assert first.body == second.body == by_post.body
+    for response in (first, second):
+        assert response.headers["cache-control"] == "public, max-age=45"
+        assert "Authorization" in response.headers["vary"]
+    assert "cache-control" not in by_post.headers
+
+
+def test_max_age_0_says_no_cache(catalog, settings):
+    settings.GRAPHQL_CACHE_MAX_AGE = 0
+    get({"query": LISTING})
+    assert get({"query": LISTING}).headers["cache-control"] == "no-cache"
+
+
+def test_variables_are_part_of_the_key_in_any_order(catalog):
+    query = """query($first: Int, $after: String) {
+      products(first: $first, after: $after) { edges { node { name } } } }"""
+    filled(query, {"first": 1, "after": None})
+    same = asgi_call(
+        application,
+        "POST",
+        body=b'{"variables": {"after": null, "first": 1}, "query": '
+        + json.dumps(query).encode()
+        + b"}",
+        headers={"content-type": "application/json"},
+    )
+    other = post(query, {"first": 2, "after": None})
+
+    assert same.x_cache == "HIT"
+    assert other.x_cache == "MISS"
+    assert len(other.json["data"]["products"]["edges"]) == 2
+
+
+def test_the_operation_name_is_part_of_the_key(catalog):
+    document = """query A { products { totalCount } }
+    query B { categories { name } }"""
+    a = post(document, extra={"operationName": "A"})
+    b = post(document, extra={"operationName": "B"})
+    b_again = post(document, extra={"operationName": "B"})
+
+    assert a.json == {"data": {"products": {"totalCount": 2}}}
+    assert b.json == {"data": {"categories": [{"name": "Phones"}]}}
+    assert (a.x_cache, b.x_cache, b_again.x_cache) == ("MISS", "MISS", "HIT")
+
+
+def test_a_persisted_query_naming_the_hash_shares_the_full_text_s_entry(catalog):
+    full = post(LISTING)
+    sha256 = hashlib.sha256(LISTING.encode()).hexdigest()
+    extensions = {"persistedQuery": {"version": 1, "sha256Hash": sha256}}
+    by_hash = get({"extensions": extensions, "variables": {}})
+    by_hash_post = asgi_call(
+        application,
+        "POST",
+        body=json.dumps({"extensions": extensions, "variables": {}}).encode(),
+        headers={"content-type": "application/json"},
+    )
+
+    assert by_hash.x_cache == "HIT"
+    assert by_hash_post.x_cache == "HIT"
+    assert by_hash.body == by_hash_post.body == full.body
+
+
+def test_a_wrong_hash_beside_the_text_is_never_answered_from_the_cache(catalog):
+    post(LISTING)
+    wrong = {"persistedQuery": {"version": 1, "sha256Hash": "0" * 64}}
+    response = post(LISTING, extra={"extensions": wrong})
+    assert response.x_cache is None
+
+
+def test_a_hit_is_counted_and_logged(catalog, settings, log_output):
+    settings.METRICS_ENABLED = True
+    counters = {
+        "shop_graphql_response_cache_total": {"outcome": "hit"},
+        "shop_http_requests_total": {
+            "method": "POST",
+            "route": "/graphql/",
+            "status": "200",
+        },
+        "shop_graphql_operations_total": {
+            "type": "query",
+            "name": "Listing",
+            "outcome": "ok",
+        },
+    }
+
+    def samples() -> dict[str, float]:
+        return {
+            metric: REGISTRY.get_sample_value(metric, labels) or 0
+            for metric, labels in counters.items()
+        }
+
+    before = samples()
+    filled()
+    after = samples()
+
+    assert {metric: after[metric] - before[metric] for metric in counters} == {
+        "shop_graphql_response_cache_total": 1,  # the hit
+        "shop_http_requests_total": 2,  # the miss and the hit
+        "shop_graphql_operations_total": 2,
+    }
+    miss_line, hit_line = log_output.lines("shop.request")
+    assert hit_line["cache"] == "hit"
+    assert hit_line["operation"] == "Listing"
+    assert hit_line["status"] == 200
+    assert hit_line["path"] == "/graphql/"
+    assert hit_line["request_id"] != miss_line["request_id"]
+
+
+# ---------------------------------------------------------------- never cached
+
+
+def test_signed_in_requests_are_neither_served_from_nor_kept_in_the_cache(catalog):
+    user = UserFactory()
+    bearer = {"authorization": f"Bearer {get_token(user)}"}
+    signed_in_first = post(LISTING, headers=bearer)
+    assert cached_entries() == []
+    anonymous = filled()
+
+    with CaptureQueriesContext(connection) as queries:
+        signed_in = post(LISTING, headers=bearer)
+    ran_sql = len(queries)  # before the next request empties the log
+    signed_in_get = get({"query": LISTING}, headers=bearer)
+    bad_token = post(LISTING, headers={"authorization": "Bearer garbage"})
+
+    assert signed_in_first.x_cache is None
+    assert signed_in.x_cache is None
+    assert ran_sql > 0
+    assert signed_in.json == anonymous.json  # the same catalog, not from the cache
+    assert signed_in_get.headers["cache-control"] == "private, no-store"
+    assert "Authorization" in signed_in_get.headers["vary"]
+    assert bad_token.x_cache is None
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '{ cart(token: "x") { totalQuantity } }',
+        "{ me { email } }",
+        '{ node(id: "UHJvZHVjdDox") { id } }',
+        "{ products { totalCount } me { email } }",
+        "{ ...Mine } fragment Mine on Query { products { totalCount } me { id } }",
+        '{ order(token: "x") { number } }',
+        "{ __schema { queryType { name } } }",
+        '{ __type(name: "Product") { name } }',
+    ],
+)
+def test_answers_that_can_depend_on_more_than_the_catalog_are_never_cached(
+    catalog, query
+):
+    first = post(query)
+    second = post(query)
+    by_get = get({"query": query})
+
+    assert first.status == 200
+    assert first.x_cache is second.x_cache is None
+    assert by_get.headers["cache-control"] == "private, no-store"
+    assert cached_entries() == []
+
+
+def test_fragments_and_typename_on_catalog_roots_are_cached(catalog):
+    query = """query Q { __typename ...Shelf ... on Query { categories { slug } } }
+      fragment Shelf on Query { products { totalCount } }"""
+    assert filled(query).json["data"]["products"] == {"totalCount": 2}
+
+
+def test_mutations_are_never_cached(catalog):
+    variant = catalog["mug"].variants.get()
+    mutation = """mutation($lines: [CartLineInput!]!) {
+      cartLinesAdd(lines: $lines) { cart { totalQuantity } errors { code } } }"""
+    variables = {
+        "lines": [
+            {
+                "variantId": base64.b64encode(
+                    f"ProductVariant:{variant.pk}".encode()
+                ).decode(),
+                "quantity": 1,
+            }
+        ]
+    }
+    first = post(mutation, variables)
+    second = post(mutation, variables)
+
+    assert first.json["data"]["cartLinesAdd"]["errors"] == []
+    assert first.x_cache is second.x_cache is None
+    assert cached_entries() == []
+
+
+def test_answers_with_errors_are_never_cached(catalog):
+    query = '{ product(slug: "lamp", id: "UHJvZHVjdDox") { name } }'
+    first = post(query)
+    second = post(query)
+    by_get = get({"query": query})
+
+    assert first.json["errors"][0]["extensions"]["code"] == "INVALID"
+    assert (first.x_cache, second.x_cache) == ("MISS", "MISS")
+    assert by_get.headers["cache-control"] == "private, no-store"
+    assert cached_entries() == []
+
+
+def test_an_answer_over_the_size_limit_is_not_kept(catalog, settings):
+    settings.GRAPHQL_RESPONSE_CACHE_MAX_BYTES = 100
+    assert post(LISTING).x_cache == "MISS"
+    assert post(LISTING).x_cache == "MISS"
+    assert cached_entries() == []
+
+
+def test_switched_off_nothing_is_kept_but_gets_still_say_how_to_cache(
+    catalog, settings
+):
+    settings.GRAPHQL_RESPONSE_CACHE = False
+    first = get({"query": LISTING})
+    second = get({"query": LISTING})
+    assert (first.x_cache, second.x_cache) == ("MISS", "MISS")
+    assert second.headers["cache-control"] == "public, max-age=30"
+    assert cached_entries() == []
+
+
+# ---------------------------------------------------------------- invalidation
+
+
+def _edit_product(catalog):
+    lamp = catalog["lamp"]
+    lamp.name = "Desk lamp"
+    lamp.save()
+
+
+def _variant_price(catalog):
+    variant = catalog["lamp"].variants.get()
+    variant.price = "12.50"
+    variant.save()
+    product_denormalised_refresh(product_ids=[catalog["lamp"].pk])
+
+
+def _stock_adjusted(catalog):
+    variant = catalog["lamp"].variants.get()
+    stock_adjust(variant_id=variant.pk, delta=3, reason="RECEIVED", staff=None)
+
+
+def _checkout(catalog):
+    guest_checkout(guest_cart((catalog["mug"].variants.get(), 2)))
+
+
+def _category(catalog):
+    phones = catalog["phones"]
+    phones.name = "Telephones"
+    phones.save()
+
+
+def _attribute_value(catalog):
+    AttributeValue.objects.filter(name="Red").update(name="Crimson")
+
+
+def _review(catalog):
+    review_create(
+        user=UserFactory(first_name="Ada", last_name="Lovelace"),
+        product_id=catalog["lamp"].pk,
+        rating=5,
+        comment="Bright.",
+    )
+
+
+def _unpublished_in_bulk(catalog):
+    Product.objects.filter(pk=catalog["mug"].pk).update(is_published=False)
+
+
+def _deleted(catalog):
+    catalog["mug"].delete()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        _edit_product,
+        _variant_price,
+        _stock_adjusted,
+        _checkout,
+        _category,
+        _attribute_value,
+        _review,
+        _unpublished_in_bulk,
+        _deleted,
+    ],
+)
+def test_every_kind_of_catalog_change_makes_the_next_answer_fresh(catalog, change):
+    before = filled()
+    with committed():
+        change(catalog)
+    with CaptureQueriesContext(connection) as queries:
+        after = post(LISTING)
+    ran_sql = len(queries)
+
+    assert after.x_cache == "MISS"
+    assert ran_sql > 0
+    assert after.json != before.json
+    assert after.json == post(LISTING).json  # and cached again
+    assert post(LISTING).x_cache == "HIT"
+
+
+def test_a_reviewer_s_new_name_makes_the_next_answer_fresh(catalog):
+    from shop.accounts.services import user_name_change
+
+    author = UserFactory(first_name="Ada", last_name="Lovelace")
+    with committed():
+        review_create(
+            user=author, product_id=catalog["lamp"].pk, rating=4, comment="Fine."
+        )
+    before = filled()
+    with committed():
+        user_name_change(user=author, first_name="Grace", last_name="Hopper")
+    after = post(LISTING)
+
+    def authors(response):
+        return [
+            review["node"]["author"]
+            for edge in response.json["data"]["products"]["edges"]
+            for review in edge["node"]["reviews"]["edges"]
+        ]
+
+    assert authors(before) == ["Ada L."]
+    assert after.x_cache == "MISS"
+    assert authors(after) == ["Grace H."]
+
+
+def test_signing_in_leaves_the_cache_alone(catalog):
+    from django.contrib.auth.models import update_last_login
+
+    user = UserFactory()
+    filled()
+    with committed():
+        update_last_login(None, user)
+    assert post(LISTING).x_cache == "HIT"
+
+
+def test_an_admin_edit_makes_the_next_answer_fresh(catalog, admin_client):
+    filled()
+    with committed():
+        response = admin_client.post(
+            "/admin/catalog/product/",
+            {
+                "action": "unpublish",
+                "_selected_action": [catalog["lamp"].pk],
+            },
+        )
+    assert response.status_code == 302
+    after = post(LISTING)
+    assert after.x_cache == "MISS"
+    assert names(after) == ["Mug"]
+
+
+def test_a_rolled_back_change_keeps_the_cache(catalog):
+    filled()
+    with committed():
+        try:
+            with transaction.atomic():
+                Product.objects.filter(pk=catalog["lamp"].pk).update(name="Oops")
+                raise RuntimeError("changed my mind")
+        except RuntimeError:
+            pass
+    assert post(LISTING).x_cache == "HIT"
+
+
+def test_a_transaction_changes_the_version_once(catalog):
+    _forget_pending_bumps()
+    with transaction.atomic():
+        _edit_product(catalog)
+        _variant_price(catalog)
+        _stock_adjusted(catalog)
+        with transaction.atomic():
+            _category(catalog)
+    bumps = [
+        entry
+        for entry in connection.run_on_commit
+        if entry[1] is cache_version.catalog_version_bump
+    ]
+    assert len(bumps) == 1
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        'INSERT INTO "catalog_product" ("name") VALUES (%s)',
+        'UPDATE "catalog_productvariant" SET "quantity_available" = 1',
+        "delete from catalog_category where id = 1",
+        '  UPDATE "accounts_user" SET "first_name" = %s WHERE "id" = 1',
+        'TRUNCATE "reviews_review", "orders_order"',
+    ],
+)
+def test_writes_to_the_catalog_are_recognised(sql):
+    assert cache_version.writes_catalog(sql)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        'SELECT * FROM "catalog_product" FOR UPDATE',
+        'INSERT INTO "orders_order" ("email") VALUES (%s)',
+        'UPDATE "accounts_user" SET "last_login" = %s WHERE "id" = 1',
+        'INSERT INTO "accounts_user" ("email", "first_name") VALUES (%s, %s)',
+        'INSERT INTO "catalog_stockadjustment" ("sku") VALUES (%s)',
+    ],
+)
+def test_other_statements_leave_the_version_alone(sql):
+    assert not cache_version.writes_catalog(sql)
+
+
+def test_a_change_committed_while_a_miss_runs_is_never_served_later(
+    catalog, monkeypatch
+):
+    from shop.catalog import selectors
+
+    product_list = selectors.product_list
+    during = []
+
+    def changing_meanwhile(**kwargs):
+        if not during:
+            # Another process commits a change (and bumps the version) after this
+            # request read the version and before its answer is kept.
+            during.append(
+                Product.objects.filter(pk=catalog["lamp"].pk).update(name="New")
+            )
+            cache_version.catalog_version_bump()
+        return product_list(**kwargs)
+
+    monkeypatch.setattr(selectors, "product_list", changing_meanwhile)
+    first = post(LISTING)
+    second = post(LISTING)
+    third = post(LISTING)
+
+    assert during == [1]
+    assert first.x_cache == "MISS"
+    assert second.x_cache == "MISS"  # the first answer was kept under the old version
+    assert third.x_cache == "HIT"
+    assert sorted(names(third)) == ["Mug", "New"]
+
+
+def test_a_lost_version_is_replaced_by_a_new_random_one(catalog):
+    filled()
+    get_redis_connection("default").delete(cache_version.version_key())
+    assert post(LISTING).x_cache == "MISS"
+    assert post(LISTING).x_cache == "HIT"
+
+
+# ---------------------------------------------------------------- Redis down
+
+
+@pytest.fixture
+def redis_down(settings):
+    """Redis refuses connections (the response cache and django-redis alike)."""
+    location = settings.CACHES["default"]["LOCATION"]
+    caches = {**settings.CACHES}
+    caches["default"] = {**caches["default"], "LOCATION": "redis://127.0.0.1:1/0"}
+    settings.CACHES = caches
+    yield
+    caches["default"] = {**caches["default"], "LOCATION": location}
+    settings.CACHES = caches
+
+
+def test_redis_down_every_request_is_answered_by_django(catalog, redis_down, caplog):
+    caplog.set_level(logging.WARNING, logger="schema.response_cache")
+    first = post(LISTING)
+    second = get({"query": LISTING})
+
+    assert first.status == second.status == 200
+    assert names(first) == names(second) == ["Mug", "Lamp"]
+    assert first.x_cache == second.x_cache == "MISS"
+    warnings = [r for r in caplog.records if r.name == "schema.response_cache"]
+    assert len(warnings) == 1  # once per outage, not per request
+
+
+def test_a_failed_version_bump_does_not_fail_the_commit(catalog, redis_down, caplog):
+    with committed():
+        _edit_product(catalog)
+    assert Product.objects.get(pk=catalog["lamp"].pk).name == "Desk lamp"
+    assert "catalog version was not changed" in caplog.text
+
+
+# ---------------------------------------------------------------- what Django guards
+
+
+def test_an_unknown_host_is_refused_even_for_a_cached_answer(catalog):
+    filled()
+    response = post(LISTING, headers={"host": "evil.example"})
+    assert response.status == 400
+    assert response.x_cache is None
+
+
+@pytest.fixture
+def https_only(settings):
+    """Production's HTTPS settings behind a proxy, in a Django application built
+    with them (its SecurityMiddleware reads them once)."""
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    return ResponseCache(ASGIHandler())
+
+
+def test_plain_http_is_redirected_even_for_a_cached_answer(catalog, https_only):
+    proxied = {"x-forwarded-proto": "https"}
+    first = post(LISTING, app=https_only, headers=proxied)
+    second = post(LISTING, app=https_only, headers=proxied)
+    plain = get({"query": LISTING}, app=https_only)
+    plain_post = post(LISTING, app=https_only)
+
+    assert (first.x_cache, second.x_cache) == ("MISS", "HIT")
+    assert second.headers["strict-transport-security"].startswith("max-age=")
+    assert plain.status == plain_post.status == 301
+    assert plain.headers["location"].startswith("https://localhost/graphql/")
+
+
+# ---------------------------------------------------------------- embedded mode
+
+
+def test_fakeredis_sync_and_async_clients_share_one_server():
+    url = "redis://embedded-shared-check:6379/0"
+    sync_client = redis.Redis.from_url(
+        url, connection_class=fakeredis.FakeRedisConnection
+    )
+    sync_client.set("written-by", "django-redis")
+
+    async def read():
+        client = redis.asyncio.Redis.from_url(
+            url, connection_class=fakeredis.FakeAsyncRedisConnection
+        )
+        value = await client.get("written-by")
+        await client.set("answered-by", "the response cache")
+        await client.aclose()
+        return value
+
+    assert async_to_sync(read)() == b"django-redis"
+    assert sync_client.get("answered-by") == b"the response cache"
+
+
+def test_embedded_mode_caches_in_the_in_process_redis(catalog, settings):
+    caches = {**settings.CACHES}
+    caches["default"] = {
+        **caches["default"],
+        "LOCATION": "redis://embedded-test:6379/0",
+        "OPTIONS": {
+            **caches["default"]["OPTIONS"],
+            "CONNECTION_POOL_KWARGS": {
+                "connection_class": fakeredis.FakeRedisConnection
+            },
+        },
+    }
+    settings.CACHES = caches
+    settings.EMBEDDED_REDIS = True
+    fake = get_redis_connection("default")
+    fake.flushdb()
+
+    filled()
+    assert list(fake.scan_iter(match="*gql:response:*"))
+    with committed():
+        _edit_product(catalog)
+    after = post(LISTING)
+    assert after.x_cache == "MISS"
+    assert "Desk lamp" in names(after)
+    fake.flushdb()
