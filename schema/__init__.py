@@ -16,6 +16,7 @@ from schema.cart.mutations import CartMutation
 from schema.cart.queries import CartQuery
 from schema.catalog.queries import CatalogQuery
 from schema.extensions import DocumentLimits, DocumentParseCache, ErrorCodes, QueryCost
+from schema.fast_fields import fast_leaves
 from schema.logging import IntrospectionSetting, RequestIdInErrors, ShopSchema
 from schema.naming import ShopNameConverter
 from schema.orders.mutations import OrderMutation
@@ -87,5 +88,8 @@ schema = ShopSchema(
         RequestIdInErrors,  # after ErrorCodes: it reads the codes
     ],
 )
+
+# Plain columns, annotations and ids read directly (see the module).
+fast_leaves(schema)
 
 __all__ = ["schema"]

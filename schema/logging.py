@@ -26,6 +26,7 @@ from strawberry.types import ExecutionContext
 
 from schema.cart.resolvers import SERVICE_UNAVAILABLE
 from schema.extensions import INTERNAL, error_code
+from schema.fast_fields import LeafMiddlewareManager
 from schema.metrics import OperationMetrics
 from shop.core.logs import (
     LogScope,
@@ -120,6 +121,13 @@ class ShopSchema(strawberry.Schema):
     def __init__(self, *args, **kwargs) -> None:
         kwargs["extensions"] = [*kwargs.get("extensions", ()), OperationMetrics]
         super().__init__(*args, **kwargs)
+
+    def _get_middleware_manager(self, extensions):
+        """The extensions' resolve hooks around every field except the plain ones
+        (schema.fast_fields)."""
+        return LeafMiddlewareManager(
+            *(ext for ext in extensions if ext._implements_resolve())
+        )
 
     def process_errors(
         self,
