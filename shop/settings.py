@@ -482,6 +482,31 @@ GRAPHQL_GRAPHIQL = env.bool("GRAPHQL_GRAPHIQL", default=DEBUG)
 # as GRAPHQL_COST_LIST_SIZE items. Refused before it runs: QUERY_TOO_COMPLEX.
 GRAPHQL_MAX_COST = env.int("GRAPHQL_MAX_COST", default=20000)
 GRAPHQL_COST_LIST_SIZE = env.int("GRAPHQL_COST_LIST_SIZE", default=5)
+# Automatic persisted queries (Apollo's protocol): a document a client registered
+# by its SHA-256 is kept in Redis this many seconds (then registered again on the
+# client's next use, one more round trip).
+GRAPHQL_APQ_TTL_SECONDS = env.int("GRAPHQL_APQ_TTL_SECONDS", default=86_400)
+# Run only documents registered ahead of time (manage.py persisted_queries
+# register): any other is refused with PERSISTED_QUERY_NOT_ALLOWED, and clients
+# cannot register documents themselves.
+GRAPHQL_PERSISTED_QUERIES_ONLY = env.bool(
+    "GRAPHQL_PERSISTED_QUERIES_ONLY", default=False
+)
+# The response cache (schema/response_cache.py): anonymous catalog queries
+# answered from Redis before Django, each entry valid until the catalog changes
+# (any commit touching products, variants, prices, stock, categories, attributes
+# or reviews) and at most GRAPHQL_RESPONSE_CACHE_TTL seconds (what bounds a stale
+# answer if Redis missed a change); answers over GRAPHQL_RESPONSE_CACHE_MAX_BYTES
+# are not kept.
+GRAPHQL_RESPONSE_CACHE = env.bool("GRAPHQL_RESPONSE_CACHE", default=True)
+GRAPHQL_RESPONSE_CACHE_TTL = env.int("GRAPHQL_RESPONSE_CACHE_TTL", default=300)
+GRAPHQL_RESPONSE_CACHE_MAX_BYTES = env.int(
+    "GRAPHQL_RESPONSE_CACHE_MAX_BYTES", default=1_048_576
+)
+# Cache-Control max-age of anonymous catalog GETs: how long a CDN or a browser may
+# reuse one. Nothing can recall it in that time (a price or stock change shows up
+# to this late there), so keep it short; 0 sends "no-cache".
+GRAPHQL_CACHE_MAX_AGE = env.int("GRAPHQL_CACHE_MAX_AGE", default=30)
 # Product filters: attribute conditions per request (over every AND / OR / NOT
 # level), values per condition, and AND / OR / NOT levels.
 PRODUCT_FILTER_MAX_ATTRIBUTES = env.int("PRODUCT_FILTER_MAX_ATTRIBUTES", default=20)
