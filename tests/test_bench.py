@@ -172,3 +172,21 @@ def test_an_unknown_scenario_is_refused(monkeypatch, capsys):
 
     assert exit_.value.code == 2
     assert "unknown scenario listing" in capsys.readouterr().err
+
+
+def test_answers_in_flight_when_the_window_closes_are_read_not_measured(http_server):
+    result = generate(
+        {
+            "port": http_server,
+            "seconds": 0.3,
+            "warmup": 0.1,
+            "cycle": True,
+            "connections": [[request("/ok")]] * 3,
+        }
+    )
+
+    assert result["exhausted"] is False  # cycling: stopped by the clock
+    assert result["errors"] == 0
+    assert result["completed"] == result["requests"] > 0
+    # the warm-up's answers and the last ones in flight count in the totals only
+    assert result["total_completed"] >= result["completed"] + 3
