@@ -160,9 +160,11 @@ TARGETS = {
     ),
     "subscriptions": ("p99 < 100 ms", lambda r: r["p99_ms"] < 100),
 }
-# Checkout: every buyer's cart holds one of these few variants; the last one has
-# little stock, so it sells out during the run and the refusals are contended too.
-CHECKOUT_STOCK = (1_000_000, 1_000_000, 25)
+# Checkout: every buyer's cart holds one of three variants (45%, 45%, 10% of the
+# carts); the last has little stock, so it sells out during the run (at the
+# target's rate, within a --quick run too) and its later buyers are refused:
+# the refusals take the same locks.
+CHECKOUT_STOCK = (1_000_000, 1_000_000, 10)
 
 
 def environment(database_url: str | None = None) -> dict[str, str]:
@@ -645,9 +647,9 @@ def checkout_variants(run: Run) -> list[dict]:
 
 def scenario_checkout(run: Run, server: Server) -> dict:
     """Many buyers (--buyers connections) check out carts that each hold one or
-    two units of one of three variants; the third variant has 25 units, so it
-    sells out early and its buyers are refused. Carts are filled beforehand (the
-    cart service, in the Django helper): the load is checkouts only."""
+    two units of one of three variants; the third (one cart in ten) has 10
+    units, so it sells out and its later buyers are refused. Carts are filled
+    beforehand (the Django helper): the load is checkouts only."""
     import psycopg
 
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE)
@@ -655,7 +657,9 @@ def scenario_checkout(run: Run, server: Server) -> dict:
     pks = [variant["pk"] for variant in hot]
     # enough carts for the run at a rate above the target
     count = int((run.seconds + run.warmup) * 220) + 50
-    lines = [[pks[i % 3], 1 + (i // 3) % 2] for i in range(count)]
+    lines = [
+        [pks[2] if i % 10 == 9 else pks[i % 2], 1 + (i // 2) % 2] for i in range(count)
+    ]
     with psycopg.connect(url, autocommit=True) as db:
         for pk, stock in zip(pks, CHECKOUT_STOCK, strict=True):
             db.execute(
