@@ -43,14 +43,15 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
 import re
+import ssl
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-import redis.asyncio
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from graphql import (
@@ -64,12 +65,11 @@ from graphql import (
     parse,
 )
 from prometheus_client import Counter
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.connection import SSLConnection, parse_url
 
 from shop.catalog.cache_version import new_version, version_key
 from shop.core import metrics
-from shop.core.logs import LogScope, enter_scope, exit_scope, request_id_from
+from shop.core.logs import LogScope, enter_scope, exit_scope, sane_request_id
 
 try:  # the persisted-query store (issue 15's APQ), once it is in
     from shop.core.persisted_queries import alookup as _persisted_document
@@ -129,6 +129,28 @@ RESPONSE_CACHE = Counter(
 def _count(outcome: str) -> None:
     if settings.METRICS_ENABLED:
         RESPONSE_CACHE.labels(outcome).inc()
+
+
+_hit_series: dict[tuple[str, str | None], tuple] = {}
+
+
+def _hit_metrics(method: str, operation: str | None) -> tuple:
+    """What a hit counts, as Django's answers are counted (MetricsMiddleware,
+    schema.metrics): the request, its duration, the GraphQL operation (not timed:
+    it did not run), and the hit. The labelled series are looked up once."""
+    found = _hit_series.get((method, operation))
+    if found is None:
+        found = (
+            metrics.HTTP_REQUESTS.labels(method, PATH, "200"),
+            metrics.HTTP_DURATION.labels(method, PATH),
+            metrics.GRAPHQL_OPERATIONS.labels(
+                "query", metrics.operation_label(operation), "ok"
+            ),
+            RESPONSE_CACHE.labels("hit"),
+        )
+        if len(_hit_series) < 2 * metrics.MAX_OPERATION_NAMES:
+            _hit_series[(method, operation)] = found
+    return found
 
 
 # ---------------------------------------------------------------- requests
@@ -358,9 +380,68 @@ def entry_encode(
     return b"\n".join((version, _canonical(meta).encode(), body))
 
 
-def entry_decode(value: bytes) -> tuple[bytes, dict, bytes]:
-    version, meta, body = value.split(b"\n", 2)
-    return version, json.loads(meta), body
+# ---------------------------------------------------------------- per process
+
+# What repeated requests would compute again, remembered (a storefront sends the
+# same few documents): raw request -> its identity, identity -> key, stored
+# headers -> what a hit sends. First in, first out.
+_MEMO_SIZE = 1024
+_MEMO_RAW_LIMIT = 16 * 1024
+_requests: dict[tuple[bool, bytes], tuple[CacheRequest | None, bool]] = {}
+_keys: dict[tuple[CacheRequest, str | None, bool], str] = {}
+_metas: dict[tuple[bytes, bool], tuple[tuple, str | None]] = {}
+_hosts: dict[tuple[str, tuple], bool] = {}
+
+
+def _remember(memo: dict, key, value) -> None:
+    if len(memo) >= _MEMO_SIZE:
+        del memo[next(iter(memo))]
+    memo[key] = value
+
+
+def _request_of(is_get: bool, raw: bytes) -> tuple[CacheRequest | None, bool]:
+    """The identity of a GET's query string or a POST's body, and whether it
+    names a ``query`` (a GET without one may be a browser opening GraphiQL)."""
+    found = _requests.get((is_get, raw))
+    if found is not None:
+        return found
+    if is_get:
+        params = _query_params(raw)
+    else:
+        try:
+            params = json.loads(raw)
+        except (ValueError, RecursionError):
+            params = None
+    found = (
+        None if params is None else cache_request(params),
+        isinstance(params, dict) and "query" in params,
+    )
+    if len(raw) <= _MEMO_RAW_LIMIT:
+        _remember(_requests, (is_get, raw), found)
+    return found
+
+
+def _entry_key_of(request: CacheRequest, origin: str | None, secure: bool) -> str:
+    found = _keys.get((request, origin, secure))
+    if found is None:
+        found = entry_key(request, origin=origin, secure=secure)
+        _remember(_keys, (request, origin, secure), found)
+    return found
+
+
+def _meta_of(meta: bytes, is_get: bool) -> tuple[tuple, str | None]:
+    """The stored headers as a hit sends them (Vary with Authorization on a GET),
+    and the operation's name."""
+    found = _metas.get((meta, is_get))
+    if found is None:
+        decoded = json.loads(meta)
+        headers = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in decoded["h"]]
+        vary = _vary(decoded["v"], authorization=is_get)
+        if vary is not None:
+            headers.append((b"vary", vary))
+        found = (tuple(headers), decoded["o"])
+        _remember(_metas, (meta, is_get), found)
+    return found
 
 
 # ---------------------------------------------------------------- HTTP details
@@ -409,11 +490,15 @@ def _host_allowed(scope, headers: dict[str, str]) -> bool:
         host = headers.get("host")
     if not host:
         return False  # Django falls back to the server's name: let it decide
-    allowed = settings.ALLOWED_HOSTS
+    allowed = tuple(settings.ALLOWED_HOSTS)
     if settings.DEBUG and not allowed:
-        allowed = [".localhost", "127.0.0.1", "[::1]"]
-    domain, _port = split_domain_port(host)
-    return bool(domain) and validate_host(domain, allowed)
+        allowed = (".localhost", "127.0.0.1", "[::1]")
+    found = _hosts.get((host, allowed))
+    if found is None:
+        domain, _port = split_domain_port(host)
+        found = bool(domain) and validate_host(domain, allowed)
+        _remember(_hosts, (host, allowed), found)
+    return found
 
 
 def _vary(values: list[str], *, authorization: bool) -> bytes | None:
@@ -484,6 +569,168 @@ def _replaying(messages: list[dict], receive):
     return replay
 
 
+# ---------------------------------------------------------------- Redis
+
+
+class RedisReplyError(Exception):
+    """Redis answered a command with an error."""
+
+
+def _command(*parts: bytes | str) -> bytes:
+    encoded = [p.encode() if isinstance(p, str) else p for p in parts]
+    return b"".join(
+        [f"*{len(encoded)}\r\n".encode()]
+        + [b"$%d\r\n%s\r\n" % (len(part), part) for part in encoded]
+    )
+
+
+async def _reply(reader: asyncio.StreamReader):
+    """One RESP2 reply: bytes, None, an int, a list, or a RedisReplyError."""
+    line = await reader.readline()
+    if not line.endswith(b"\r\n"):
+        raise ConnectionError("Redis closed the connection")
+    kind, rest = line[:1], line[1:-2]
+    if kind == b"$":
+        size = int(rest)
+        return None if size < 0 else (await reader.readexactly(size + 2))[:-2]
+    if kind == b"*":
+        size = int(rest)
+        return None if size < 0 else [await _reply(reader) for _ in range(size)]
+    if kind == b"+":
+        return rest
+    if kind == b":":
+        return int(rest)
+    if kind == b"-":
+        return RedisReplyError(rest.decode(errors="replace"))
+    raise ConnectionError(f"Unexpected reply from Redis: {line[:20]!r}")
+
+
+class SharedRedisConnection:
+    """One Redis connection for every request of an event loop.
+
+    Redis answers a connection's commands in the order it received them, so
+    concurrent requests write their commands as they come and each waits for its
+    own reply, in order (a reader task hands them out): no pool, no per-command
+    checkout, one socket however many requests are in flight. A request that gives
+    up waiting (a timeout) leaves its slot, so later replies still reach their
+    owners. A broken connection fails every waiting request and is opened again
+    by the next one.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.options = parse_url(url)
+        self._writer: asyncio.StreamWriter | None = None
+        self._waiting: deque[asyncio.Future] = deque()
+        self._opening: asyncio.Lock | None = None
+
+    async def execute(self, *commands: tuple) -> list:
+        """Send the commands at once; their replies, in order (a RedisReplyError
+        is raised)."""
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            writer = await self._open()
+        loop = asyncio.get_running_loop()
+        futures = []
+        for _ in commands:
+            future = loop.create_future()
+            self._waiting.append(future)
+            futures.append(future)
+        writer.write(b"".join(_command(*command) for command in commands))
+        if writer.transport.get_write_buffer_size() > 1 << 20:
+            await writer.drain()
+        replies = [await future for future in futures]
+        for reply in replies:
+            if isinstance(reply, RedisReplyError):
+                raise reply
+        return replies
+
+    async def _open(self) -> asyncio.StreamWriter:
+        if self._opening is None:
+            self._opening = asyncio.Lock()
+        async with self._opening:
+            if self._writer is not None and not self._writer.is_closing():
+                return self._writer
+            options = self.options
+            if "path" in options:
+                reader, writer = await asyncio.open_unix_connection(options["path"])
+            else:
+                tls = None
+                if options.get("connection_class") is SSLConnection:
+                    tls = ssl.create_default_context()
+                reader, writer = await asyncio.open_connection(
+                    options["host"], options.get("port", 6379), ssl=tls
+                )
+            handshake = []
+            if options.get("password"):
+                handshake.append(
+                    ("AUTH", options["username"], options["password"])
+                    if options.get("username")
+                    else ("AUTH", options["password"])
+                )
+            if options.get("db"):
+                handshake.append(("SELECT", str(options["db"])))
+            if handshake:
+                writer.write(b"".join(_command(*command) for command in handshake))
+                for _ in handshake:
+                    reply = await _reply(reader)
+                    if isinstance(reply, RedisReplyError):
+                        writer.close()
+                        raise reply
+            self._writer = writer
+            asyncio.get_running_loop().create_task(self._read(reader, writer))
+            return writer
+
+    async def _read(self, reader, writer) -> None:
+        try:
+            while True:
+                reply = await _reply(reader)
+                future = self._waiting.popleft()
+                if not future.done():  # its request may have stopped waiting
+                    future.set_result(reply)
+        except BaseException as error:
+            self._broken(writer, error)
+            if isinstance(error, asyncio.CancelledError):
+                raise
+
+    def _broken(self, writer, error: BaseException) -> None:
+        writer.close()
+        if self._writer is writer:
+            self._writer = None
+        waiting, self._waiting = self._waiting, deque()
+        for future in waiting:
+            if not future.done():
+                future.set_exception(
+                    ConnectionError(f"Redis connection lost: {error!r}")
+                )
+
+    def close(self) -> None:
+        """Close the connection; waiting requests fail (and a new one opens)."""
+        if self._writer is not None:
+            self._broken(self._writer, ConnectionError("closed"))
+
+
+class EmbeddedRedis:
+    """The same interface over redis-py with fakeredis (embedded mode, where the
+    in-process server django-redis uses is reachable only through fakeredis)."""
+
+    def __init__(self, url: str) -> None:
+        import fakeredis
+        import redis.asyncio
+
+        self.client = redis.asyncio.Redis.from_url(
+            url, connection_class=fakeredis.FakeAsyncRedisConnection
+        )
+
+    async def execute(self, *commands: tuple) -> list:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for command in commands:
+                pipe.execute_command(*command)
+            return await pipe.execute()
+
+    def close(self) -> None:
+        pass
+
+
 # ---------------------------------------------------------------- the middleware
 
 
@@ -492,39 +739,36 @@ class ResponseCache:
 
     def __init__(self, app) -> None:
         self.app = app
-        self._client: redis.asyncio.Redis | None = None
+        self._client: SharedRedisConnection | EmbeddedRedis | None = None
         self._client_loop = None
+        self._client_url = None
         self._skip_until = 0.0
 
     # ---- Redis
 
-    def _redis(self) -> redis.asyncio.Redis | None:
-        """The async Redis client of the running event loop, or None while Redis
+    def _redis(self) -> SharedRedisConnection | EmbeddedRedis | None:
+        """The Redis connection of the running event loop, or None while Redis
         is taken for down or the cache is off."""
         if not settings.GRAPHQL_RESPONSE_CACHE:
             return None
         loop = asyncio.get_running_loop()
         if self._skip_until and loop.time() < self._skip_until:
             return None
-        if self._client is None or self._client_loop is not loop:
-            options = {
-                "socket_connect_timeout": REDIS_TIMEOUT,
-                # No socket timeout (it wraps every write in asyncio.wait_for):
-                # each call is bounded by asyncio.timeout instead.
-                "socket_timeout": None,
-                "retry": Retry(NoBackoff(), 0),
-            }
-            if settings.EMBEDDED_REDIS:
-                import fakeredis
-
-                # The same in-process server django-redis uses in embedded mode.
-                options["connection_class"] = fakeredis.FakeAsyncRedisConnection
-            else:
-                options["health_check_interval"] = 30
-            self._client = redis.asyncio.Redis.from_url(
-                settings.CACHES["default"]["LOCATION"], **options
+        url = settings.CACHES["default"]["LOCATION"]
+        if (
+            self._client is None
+            or self._client_loop is not loop
+            or (self._client_url != url)
+        ):
+            if self._client is not None and self._client_loop is loop:
+                self._client.close()
+            self._client = (
+                EmbeddedRedis(url)
+                if settings.EMBEDDED_REDIS
+                else SharedRedisConnection(url)
             )
             self._client_loop = loop
+            self._client_url = url
         return self._client
 
     def _redis_failed(self) -> None:
@@ -536,6 +780,8 @@ class ResponseCache:
                 exc_info=True,
             )
         self._skip_until = loop.time() + OUTAGE_SECONDS
+        if self._client is not None:
+            self._client.close()  # a timed-out connection is not trusted again
         _count("unavailable")
 
     async def _lookup(self, key: str) -> tuple[bytes | None, bytes | None]:
@@ -546,12 +792,12 @@ class ResponseCache:
             return None, None
         try:
             async with asyncio.timeout(REDIS_TIMEOUT):
-                version, entry = await client.mget(version_key(), key)
+                [(version, entry)] = await client.execute(("MGET", version_key(), key))
                 if version is None:
-                    async with client.pipeline(transaction=False) as pipe:
-                        pipe.set(version_key(), new_version(), nx=True)
-                        pipe.get(version_key())
-                        _, version = await pipe.execute()
+                    _, version = await client.execute(
+                        ("SET", version_key(), new_version(), "NX"),
+                        ("GET", version_key()),
+                    )
         except Exception:
             self._redis_failed()
             return None, None
@@ -563,7 +809,9 @@ class ResponseCache:
             return
         try:
             async with asyncio.timeout(REDIS_TIMEOUT):
-                await client.set(key, value, ex=settings.GRAPHQL_RESPONSE_CACHE_TTL)
+                await client.execute(
+                    ("SET", key, value, "EX", str(settings.GRAPHQL_RESPONSE_CACHE_TTL))
+                )
         except Exception:
             self._redis_failed()
             return
@@ -594,8 +842,8 @@ class ResponseCache:
             return await self.app(scope, receive, send)
 
         if is_get:
-            params = _query_params(scope["query_string"])
-            if params is not None and "query" not in params and "text/html" in accept:
+            request, has_query = _request_of(True, scope["query_string"])
+            if not has_query and "text/html" in accept:
                 return await self.app(scope, receive, send)  # GraphiQL's page
         else:
             content_type = headers.get("content-type", "")
@@ -603,18 +851,14 @@ class ResponseCache:
                 return await self.app(scope, receive, send)
             messages, body = await _read_body(receive)
             receive = _replaying(messages, receive)
-            try:
-                params = None if body is None else json.loads(body)
-            except (ValueError, RecursionError):
-                params = None
-        request = None if params is None else cache_request(params)
+            request = None if body is None else _request_of(False, body)[0]
         if request is None:
             return await (self._private if is_get else self.app)(scope, receive, send)
 
-        key = entry_key(request, origin=headers.get("origin"), secure=secure)
+        key = _entry_key_of(request, headers.get("origin"), secure)
         version, entry = await self._lookup(key)
         if entry is not None:
-            stored_version, meta, body = entry_decode(entry)
+            stored_version, meta, body = entry.split(b"\n", 2)
             if stored_version == version:
                 return await self._hit(
                     send, method, headers, meta, body, started=started
@@ -650,12 +894,11 @@ class ResponseCache:
         await self.app(scope, receive, marked)
 
     async def _hit(self, send, method, headers, meta, body, *, started) -> None:
-        request_id = request_id_from(headers.get("x-request-id"))
+        given = headers.get("x-request-id")
+        request_id = (given and sane_request_id(given)) or os.urandom(16).hex()
         is_get = method == "GET"
-        out = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in meta["h"]]
-        vary = _vary(meta["v"], authorization=is_get)
-        if vary is not None:
-            out.append((b"vary", vary))
+        stored, operation = _meta_of(meta, is_get)
+        out = list(stored)
         if is_get:
             out.append((b"cache-control", _max_age_header()))
         out.append((b"content-length", str(len(body)).encode()))
@@ -663,15 +906,13 @@ class ResponseCache:
         out.append((b"x-cache", b"HIT"))
         await send({"type": "http.response.start", "status": 200, "headers": out})
         await send({"type": "http.response.body", "body": body})
-        _count("hit")
         seconds = time.perf_counter() - started
-        operation = meta.get("o")
         if settings.METRICS_ENABLED:
-            metrics.HTTP_REQUESTS.labels(method, PATH, "200").inc()
-            metrics.HTTP_DURATION.labels(method, PATH).observe(seconds)
-            metrics.graphql_operation_record(
-                kind="query", name=operation, failed=False, seconds=None
-            )
+            requests, duration, operations, hits = _hit_metrics(method, operation)
+            requests.inc()
+            duration.observe(seconds)
+            operations.inc()
+            hits.inc()
         if request_logger.isEnabledFor(logging.INFO):
             _log_hit(method, operation, request_id, seconds)
 

@@ -30,6 +30,7 @@ from django_redis import get_redis_connection
 from graphql_jwt.shortcuts import get_token
 from prometheus_client import REGISTRY
 
+from schema import response_cache
 from schema.response_cache import ResponseCache
 from shop.asgi import application
 from shop.catalog import cache_version
@@ -842,3 +843,74 @@ def test_embedded_mode_caches_in_the_in_process_redis(catalog, settings):
     assert after.x_cache == "MISS"
     assert "Desk lamp" in names(after)
     fake.flushdb()
+
+
+# ---------------------------------------------------------------- the shared connection
+
+
+def _location() -> str:
+    from django.conf import settings
+
+    return settings.CACHES["default"]["LOCATION"]
+
+
+def test_concurrent_requests_share_one_connection_and_get_their_own_replies():
+    get_redis_connection("default").set("rc:test:a", "1")
+
+    async def run():
+        shared = response_cache.SharedRedisConnection(_location())
+        replies = await asyncio.gather(
+            *(
+                shared.execute(("INCR", "rc:test:n"), ("GET", "rc:test:a"))
+                for _ in range(50)
+            )
+        )
+        await shared.execute(("SET", "rc:test:big", b"x" * 300_000, "EX", "60"))
+        [big] = await shared.execute(("GET", "rc:test:big"))
+        shared.close()
+        return replies, big
+
+    replies, big = async_to_sync(run)()
+    assert sorted(counter for counter, _ in replies) == list(range(1, 51))
+    assert {value for _, value in replies} == {b"1"}
+    assert big == b"x" * 300_000
+
+
+def test_a_request_that_stops_waiting_does_not_shift_the_replies_of_others():
+    async def run():
+        shared = response_cache.SharedRedisConnection(_location())
+        await shared.execute(("SET", "rc:test:slow", "late"))
+        # BLPOP holds its reply for 0.3 s; the first request gives up after 0.05 s.
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.05):
+                await shared.execute(("BLPOP", "rc:test:empty", "0.3"))
+        after = await shared.execute(("GET", "rc:test:slow"))
+        shared.close()
+        return after
+
+    assert async_to_sync(run)() == [b"late"]
+
+
+def test_a_dropped_connection_fails_its_waiters_and_is_opened_again():
+    async def run():
+        shared = response_cache.SharedRedisConnection(_location())
+        await shared.execute(("CLIENT", "SETNAME", "response-cache-test"))
+        get_redis_connection("default").client_kill_filter(_type="normal", skipme=True)
+        await asyncio.sleep(0.05)  # the reader sees the connection end
+        again = await shared.execute(("PING",))
+        shared.close()
+        return again
+
+    assert async_to_sync(run)() == [b"PONG"]
+
+
+def test_redis_errors_are_raised():
+    async def run():
+        shared = response_cache.SharedRedisConnection(_location())
+        try:
+            await shared.execute(("NOSUCHCOMMAND",))
+        finally:
+            shared.close()
+
+    with pytest.raises(response_cache.RedisReplyError, match="unknown command"):
+        async_to_sync(run)()
