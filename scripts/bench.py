@@ -21,17 +21,19 @@ more) on a free loopback port, with production settings (DEBUG off, no query
 logging, https said by the X-Forwarded-Proto a TLS proxy would send). The load
 comes from another process (scripts/bench_load.py: keep-alive sockets, requests
 built in advance, one selectors loop) at a fixed number of connections, after a
-warm-up; it reports its own CPU. SQL queries per request are counted in a Django
-process of their own (scripts/bench_django.py: CaptureQueriesContext around the
-same request through Django's test client), not on the server.
+warm-up; it reports its own CPU. SQL queries per request are counted outside the
+server, by scripts/bench_django.py's jobs (CaptureQueriesContext around the same
+request through Django's test client, same database and settings): in this
+process for the demo catalog, in a helper process for the large one.
 
 Every scenario prints one table row (requests/s, p50, p99, SQL per request,
 server CPU per request, the target and whether it is met); the run goes to a
 JSON file with the machine it ran on (--json, default
-var/bench/results-<UTC time>.json). --quick runs each scenario briefly: under two
-minutes in all once the large catalog is loaded (the first load is timed and
-reported). The exit status is 1 when a scenario fails (errors, oversell, a
-missed delivery), not when a target is missed.
+var/bench/results-<UTC time>.json). --quick runs each scenario briefly (about
+90 s in all on a 2-core machine once the large catalog is loaded; the first
+load is timed and reported). The exit status is 1 when a scenario fails
+(errors, oversell, a missed delivery), not when a target is missed.
+BENCHMARKS.md says more.
 """
 
 import argparse
