@@ -186,10 +186,10 @@ def cache_request(data: object) -> CacheRequest | None:
         return None
     sha256_hash = None
     if extensions:
-        persisted = (
-            extensions.get("persistedQuery") if isinstance(extensions, dict) else None
-        )
-        if set(extensions) != {"persistedQuery"} or not isinstance(persisted, dict):
+        if not isinstance(extensions, dict) or set(extensions) != {"persistedQuery"}:
+            return None  # strawberry refuses a non-object; other extensions: Django
+        persisted = extensions["persistedQuery"]
+        if not isinstance(persisted, dict):
             return None
         sha256_hash = persisted.get("sha256Hash")
         if not isinstance(sha256_hash, str) or not _HASH.fullmatch(sha256_hash):

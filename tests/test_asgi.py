@@ -117,3 +117,34 @@ async def test_websocket_with_a_bad_token_is_refused(payload):
     assert closed["type"] == "websocket.close"
     assert closed["code"] == 4403
     await communicator.disconnect()
+
+
+async def test_anonymous_catalog_reads_come_from_the_response_cache_until_a_change():
+    product = await sync_to_async(make_product)(name="Lamp", variants=[{"price": 3}])
+    body = json.dumps({"query": "{ products { edges { node { name } } } }"}).encode()
+
+    async def ask() -> tuple[str | None, list[str]]:
+        communicator = HttpCommunicator(
+            application,
+            "POST",
+            "/graphql/",
+            body=body,
+            headers=[(b"content-type", b"application/json"), (b"host", b"localhost")],
+        )
+        response = await communicator.get_response()
+        assert response["status"] == 200
+        headers = dict(response["headers"])
+        edges = json.loads(response["body"])["data"]["products"]["edges"]
+        x_cache = headers.get(b"x-cache")
+        return x_cache and x_cache.decode(), [edge["node"]["name"] for edge in edges]
+
+    assert await ask() == ("MISS", ["Lamp"])
+    assert await ask() == ("HIT", ["Lamp"])
+
+    def rename() -> None:
+        product.name = "Desk lamp"
+        product.save()  # committed at once: the catalog version changes
+
+    await sync_to_async(rename)()
+    assert await ask() == ("MISS", ["Desk lamp"])
+    assert await ask() == ("HIT", ["Desk lamp"])

@@ -914,3 +914,23 @@ def test_redis_errors_are_raised():
 
     with pytest.raises(response_cache.RedisReplyError, match="unknown command"):
         async_to_sync(run)()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"query": "{ products { totalCount } }", "extensions": [[1]]}',
+        b'{"query": "{ products { totalCount } }", "variables": [1]}',
+        b'{"query": 7}',
+        b"[1, 2]",
+        b'{"query": "{ products { totalCount } }", "operationName": ["x"]}',
+        b"not json",
+        b'{"query": "{ products { totalCount } }", "extensions": {"other": 1}}',
+    ],
+)
+def test_requests_the_cache_cannot_read_are_left_to_django(db, body):
+    response = asgi_call(
+        application, "POST", body=body, headers={"content-type": "application/json"}
+    )
+    assert response.status in (200, 400)
+    assert response.x_cache is None
