@@ -593,6 +593,7 @@ def _product_rows(
     rows.assignments.append([product_id, None, brand[1], brand[0]])
     if material:
         rows.assignments.append([product_id, None, material[1], material[0]])
+    product_values = {brand[0]} | ({material[0]} if material else set())
 
     # Variants: a cross product of a few values per axis, at most six.
     count = rng.choices(VARIANT_COUNTS, cum_weights=VARIANT_COUNT_CUMULATIVE)[0]
@@ -637,6 +638,9 @@ def _product_rows(
                 position,
                 created,
                 created,
+                # attribute_value_ids (PostgreSQL), as migration 0004's triggers
+                # compute it: its own and its product's values, sorted
+                sorted({v[0] for v in combo} | product_values),
             ]
         )
         for value in combo:
@@ -747,7 +751,12 @@ def _batch_insert(numbers: range, seed: int, catalog: Catalog) -> int:
         if assignment[1] is not None:
             assignment[1] = variant_ids[assignment[1]]
     _insert_products(rows.products)
-    _insert(ProductVariant, VARIANT_COLUMNS, rows.variants)
+    if connection.vendor == "postgresql":
+        _insert(
+            ProductVariant, (*VARIANT_COLUMNS, "attribute_value_ids"), rows.variants
+        )
+    else:
+        _insert(ProductVariant, VARIANT_COLUMNS, [row[:-1] for row in rows.variants])
     _insert(AssignedAttribute, ASSIGNMENT_COLUMNS, rows.assignments)
     if connection.vendor != "postgresql":
         product_denormalised_refresh(product_ids=product_ids)
@@ -757,6 +766,7 @@ def _batch_insert(numbers: range, seed: int, catalog: Catalog) -> int:
 # pg_advisory_xact_lock key: two seeding runs at once would both add the same numbers.
 SEED_LOCK = 0x5EED_CA7A
 SEEDED_TABLES = (Product, ProductVariant, AssignedAttribute)
+TRIGGERED_TABLES = ("catalog_productvariant", "catalog_assignedattribute")
 
 
 def _lock_seeding() -> None:
@@ -773,7 +783,8 @@ def _foreign_keys_checked_at_end() -> Iterator[None]:
     (as pg_restore does) instead of row by row at commit: the row-by-row checks
     were a third of the time. The constraints are dropped and re-created with
     their own definitions in the caller's transaction, so nobody ever sees them
-    missing (other sessions wait on the tables meanwhile)."""
+    missing (other sessions wait on the tables meanwhile). The tables' triggers
+    are off meanwhile too: the generated rows carry what they would compute."""
     if connection.vendor != "postgresql":
         yield
         return
@@ -791,6 +802,10 @@ def _foreign_keys_checked_at_end() -> Iterator[None]:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         for table, name, _ in keys:
             cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        # The value-array triggers (migration 0004) would recompute every seeded
+        # variant again; the rows come with their arrays already.
+        for table in TRIGGERED_TABLES:
+            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
     yield
     # Statistics first: planned with the empty tables' estimates, each check is
     # a nested loop over the whole table (minutes instead of a second).
@@ -798,6 +813,8 @@ def _foreign_keys_checked_at_end() -> Iterator[None]:
     with connection.cursor() as cursor:
         for table, name, definition in keys:
             cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+        for table in TRIGGERED_TABLES:
+            cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
         cursor.execute("SET CONSTRAINTS ALL DEFERRED")  # Django's constraints' own
 
 

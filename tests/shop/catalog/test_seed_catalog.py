@@ -28,6 +28,12 @@ def denormalised() -> dict[int, tuple]:
         return {row[0]: row[1:] for row in cursor.fetchall()}
 
 
+def variant_value_arrays() -> dict[int, list[int]]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, attribute_value_ids FROM catalog_productvariant")
+        return dict(cursor.fetchall())
+
+
 def test_generated_columns_are_what_the_services_compute():
     catalog_seed(products=300, seed=7)
     seeded = denormalised()
@@ -35,6 +41,15 @@ def test_generated_columns_are_what_the_services_compute():
     assert all(None not in columns for columns in seeded.values())
     product_denormalised_refresh(product_ids=seeded)
     assert denormalised() == seeded
+    # each variant's attribute_value_ids as migration 0004's triggers compute it
+    arrays = variant_value_arrays()
+    assert all(arrays.values())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT catalog_variant_values_refresh(array_agg(id)) "
+            "FROM catalog_productvariant"
+        )
+    assert variant_value_arrays() == arrays
     assert not Product.objects.exclude(review_count=0).exists()
     assert not Product.objects.exclude(rating_total=0).exists()
     assert not Product.objects.filter(rating_average__isnull=False).exists()
