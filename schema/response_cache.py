@@ -70,11 +70,7 @@ from redis.connection import SSLConnection, parse_url
 from shop.catalog.cache_version import new_version, version_key
 from shop.core import metrics
 from shop.core.logs import LogScope, enter_scope, exit_scope, sane_request_id
-
-try:  # the persisted-query store (issue 15's APQ), once it is in
-    from shop.core.persisted_queries import alookup as _persisted_document
-except ImportError:  # pragma: no cover
-    _persisted_document = None
+from shop.core.persisted_queries import alookup as persisted_document
 
 logger = logging.getLogger(__name__)
 request_logger = logging.getLogger("shop.request")
@@ -114,7 +110,7 @@ _UNSTORED = frozenset(
         b"set-cookie",
     }
 )
-_HASH = re.compile(r"[0-9a-f]{64}")
+_HASH = re.compile(r"[0-9a-fA-F]{64}")
 _STREAM_ACCEPTS = ("multipart/mixed", "text/event-stream")
 
 RESPONSE_CACHE = Counter(
@@ -191,9 +187,13 @@ def cache_request(data: object) -> CacheRequest | None:
         persisted = extensions["persistedQuery"]
         if not isinstance(persisted, dict):
             return None
+        version = persisted.get("version")
+        if version != 1 or isinstance(version, bool):
+            return None  # Django refuses other versions (schema.persisted)
         sha256_hash = persisted.get("sha256Hash")
         if not isinstance(sha256_hash, str) or not _HASH.fullmatch(sha256_hash):
             return None
+        sha256_hash = sha256_hash.lower()
     if document is not None:
         if len(document) > DOCUMENT_LIMIT:
             return None
@@ -865,8 +865,8 @@ class ResponseCache:
                 )
 
         document = request.document
-        if document is None and _persisted_document is not None:
-            document = await _persisted_document(request.document_hash)
+        if document is None:  # a persisted query: its text, to classify it
+            document = await persisted_document(request.document_hash)
         if document is None:
             return await (self._private if is_get else self.app)(scope, receive, send)
         kind = classified(request, document)

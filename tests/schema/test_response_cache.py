@@ -344,9 +344,32 @@ def test_a_persisted_query_naming_the_hash_shares_the_full_text_s_entry(catalog)
         headers={"content-type": "application/json"},
     )
 
+    upper = {"persistedQuery": {"version": 1, "sha256Hash": sha256.upper()}}
+    by_upper_hash = get({"extensions": upper, "variables": {}})
+    version_2 = {"persistedQuery": {"version": 2, "sha256Hash": sha256}}
+    other_version = get({"extensions": version_2, "variables": {}})
+
     assert by_hash.x_cache == "HIT"
     assert by_hash_post.x_cache == "HIT"
-    assert by_hash.body == by_hash_post.body == full.body
+    assert by_upper_hash.x_cache == "HIT"
+    assert by_hash.body == by_hash_post.body == by_upper_hash.body == full.body
+    assert other_version.x_cache is None  # Django's to refuse
+
+
+def test_a_persisted_query_is_cached_by_its_hash_alone(catalog):
+    sha256 = hashlib.sha256(LISTING.encode()).hexdigest()
+    extensions = {"persistedQuery": {"version": 1, "sha256Hash": sha256}}
+    unknown = get({"extensions": extensions, "variables": {"first": 1}})
+    registered = post(LISTING, {"first": 5}, extra={"extensions": extensions})
+    first = get({"extensions": extensions, "variables": {"first": 1}})
+    second = get({"extensions": extensions, "variables": {"first": 1}})
+
+    assert unknown.json["errors"][0]["message"] == "PersistedQueryNotFound"
+    assert "no-store" in unknown.headers["cache-control"]
+    assert registered.x_cache == "MISS"
+    assert (first.x_cache, second.x_cache) == ("MISS", "HIT")
+    assert len(second.json["data"]["products"]["edges"]) == 1
+    assert second.headers["cache-control"] == "public, max-age=30"
 
 
 def test_a_wrong_hash_beside_the_text_is_never_answered_from_the_cache(catalog):
