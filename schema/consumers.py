@@ -25,12 +25,16 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
+from strawberry.subscriptions.protocols.graphql_ws.handlers import (
+    BaseGraphQLWSHandler,
+)
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 from strawberry.utils.aio import aclosing
 from strawberry.utils.operation import get_operation_type
 
 from schema.logging import with_request_id
+from schema.persisted import refusal_over_socket
 from shop.accounts.authentication import (
     Authentication,
     access_token_expiry,
@@ -60,6 +64,10 @@ class ShopTransportWSHandler(BaseGraphQLTransportWSHandler):
         try:
             context = await self.view.operation_context(self.context, scope)
             if context is None:  # the connection was closed: its rights are gone
+                return
+            refused = await refusal_over_socket(operation.query)
+            if refused is not None:  # GRAPHQL_PERSISTED_QUERIES_ONLY
+                await operation.send_initial_errors([refused])
                 return
             try:
                 kind = get_operation_type(
@@ -142,6 +150,25 @@ class ShopTransportWSHandler(BaseGraphQLTransportWSHandler):
         raise error
 
 
+class ShopLegacyWSHandler(BaseGraphQLWSHandler):
+    """The legacy graphql-ws protocol, refusing a document that is not
+    allow-listed (GRAPHQL_PERSISTED_QUERIES_ONLY) with its "error" message."""
+
+    async def handle_async_results(
+        self, operation_id, query, operation_name, variables
+    ) -> None:
+        refused = await refusal_over_socket(query)
+        if refused is not None:
+            await self.send_message(
+                {"type": "error", "id": operation_id, "payload": refused.formatted}
+            )
+            self.tasks.pop(operation_id, None)
+            return
+        await super().handle_async_results(
+            operation_id, query, operation_name, variables
+        )
+
+
 class _SocketRequest:
     """Enough of an HTTP request for schema.context: the client's address and
     headers (for the IP throttles) and the operation's request id."""
@@ -164,6 +191,7 @@ class ShopGraphQLWSConsumer(GraphQLWSConsumer):
     """
 
     graphql_transport_ws_handler_class = ShopTransportWSHandler
+    graphql_ws_handler_class = ShopLegacyWSHandler
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
