@@ -1215,7 +1215,7 @@ def sql_per_request(run: Run, name: str, result: dict) -> float | None:
     uncached listing's count times the share of answers that were not hits."""
     if name == "listing-cached":
         uncached = run.queries.get("listing-uncached")
-        if not uncached or not result["requests"]:
+        if not uncached or not result.get("requests"):
             return None
         misses = 1 - result["cache_hits"] / result["requests"]
         return uncached["queries"] * misses
@@ -1239,7 +1239,12 @@ def row(name: str, result: dict) -> str:
         return f"{value:{width}.{digits}f}" if value is not None else f"{'-':>{width}s}"
 
     target, check = TARGETS.get(name, ("", None))
-    met = "-" if check is None else ("yes" if check(result) else "NO")
+    if check is None:
+        met = "-"
+    elif result.get("failed"):
+        met = "FAILED"
+    else:
+        met = "yes" if check(result) else "NO"
     result["target"] = target or None
     result["target_met"] = None if check is None else met == "yes"
     sql = result.get("sql_queries_per_request")
@@ -1474,7 +1479,17 @@ def run_all() -> int:
             phases[f"server {group} ready"] = round(time.monotonic() - started, 1)
             for name in names:
                 scenario_began = time.monotonic()
-                result = RUNNERS[name](run, server)
+                try:
+                    result = RUNNERS[name](run, server)
+                except (Exception, SystemExit) as error:
+                    # one scenario failing leaves the others' results standing
+                    result = {
+                        "failed": True,
+                        "errors": 1,
+                        "error_samples": [
+                            str(error) if isinstance(error, SystemExit) else repr(error)
+                        ],
+                    }
                 result["wall_seconds"] = time.monotonic() - scenario_began
                 phases[name] = round(time.monotonic() - started, 1)
                 result["connections"] = connections_of(run, name)
@@ -1505,8 +1520,8 @@ def run_all() -> int:
     print(f"\n{HEADER}")
     for name in args.scenarios:
         print(row(name, results[name]))
-    if "checkout-contention" in results:
-        checkout = results["checkout-contention"]
+    checkout = results.get("checkout-contention")
+    if checkout and not checkout.get("failed"):
         print(
             f"checkout-contention: {checkout['oversold']} units oversold; "
             f"{checkout['refused']} checkouts refused (sold out); "

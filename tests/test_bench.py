@@ -190,3 +190,14 @@ def test_answers_in_flight_when_the_window_closes_are_read_not_measured(http_ser
     assert result["completed"] == result["requests"] > 0
     # the warm-up's answers and the last ones in flight count in the totals only
     assert result["total_completed"] >= result["completed"] + 3
+
+
+def test_a_failed_scenario_still_gets_its_row():
+    bench = load_bench()
+    run = bench.Run(bench.argparse.Namespace(seconds=1, warmup=0, concurrency=4))
+    run.queries = {"listing-uncached": {"queries": 4}}
+    failed = {"failed": True, "errors": 1, "error_samples": ["no server"]}
+
+    assert bench.sql_per_request(run, "listing-cached", failed) is None
+    assert bench.row("listing-cached", failed).rstrip().endswith("FAILED")
+    assert failed["target_met"] is False
