@@ -137,6 +137,20 @@ def category_with_descendant_ids(*, slug: str) -> list[int]:
     return found
 
 
+# The ids of a category (by slug) and of every category below it, inside the
+# product query: no query of its own, and PostgreSQL filters the search matches by
+# a hashed subtree instead of intersecting them with a bitmap of every product in
+# the subtree (100k products, a department of 80k: the search count 30 -> 9 ms).
+# UNION, not UNION ALL: a cycle already in the table ends instead of looping.
+CATEGORY_SUBTREE_SQL = (
+    "WITH RECURSIVE subtree(id) AS ("
+    "SELECT id FROM catalog_category WHERE slug = %s "
+    "UNION SELECT child.id FROM catalog_category child "
+    "JOIN subtree ON child.parent_id = subtree.id"
+    ") SELECT id FROM subtree"
+)
+
+
 # Attribute and variant conditions are written as ``IN (subquery)`` rather than
 # correlated EXISTS: PostgreSQL hashes each subquery once, where EXISTS inside an OR
 # is re-run for every variant (100k synthetic products, colour AND size AND in
@@ -253,7 +267,7 @@ def product_conditions(
     condition = Q()
 
     if category is not None:
-        condition &= Q(category_id__in=category_with_descendant_ids(slug=category))
+        condition &= Q(category_id__in=RawSQL(CATEGORY_SUBTREE_SQL, [category]))
 
     if connection.vendor == "postgresql":
         if attributes or min_price is not None or max_price is not None or in_stock:
