@@ -19,6 +19,10 @@ changes the version once, when it commits; a rolled-back one never does. Writes
 made outside Django (psql, another program) do not: call
 ``catalog_version_bump()`` after them.
 
+With read replicas the version changes a second time, REPLICA_LAG_SECONDS after
+the last change, so an answer computed from a replica that had not caught up is
+not kept for long.
+
 The version is a random token, not a counter: if Redis loses the key (a restart
 or an eviction), the next reader sets a new random one, so an entry computed
 under an earlier version can never match by chance.
@@ -26,6 +30,8 @@ under an earlier version can never match by chance.
 
 import logging
 import re
+import threading
+import time
 import uuid
 
 from django.conf import settings
@@ -69,12 +75,19 @@ def new_version() -> str:
 
 
 def catalog_version_bump() -> None:
-    """Give the catalog a new version now.
+    """Give the catalog a new version now (and once more REPLICA_LAG_SECONDS
+    after the last change when read replicas serve catalog reads).
 
     Never raises: a Redis outage is logged and the caller's commit stands. Cached
     answers may then be served stale until their TTL
     (GRAPHQL_RESPONSE_CACHE_TTL) ends or the next change gets through.
     """
+    _version_set()
+    if _replicas_configured():
+        _bump_again_later()
+
+
+def _version_set() -> None:
     from django_redis import get_redis_connection
 
     try:
@@ -85,6 +98,50 @@ def catalog_version_bump() -> None:
             "may be stale until GRAPHQL_RESPONSE_CACHE_TTL ends",
             exc_info=True,
         )
+
+
+# ---------------------------------------------------------------- read replicas
+
+# With DATABASE_REPLICA_URLS, GraphQL reads of the catalog go to a replica, which
+# may not have replayed a change yet when the version changes: the first answer
+# computed after it could then hold the old rows under the new version. The
+# version changes again this long after the last change (one timer per process,
+# however many changes), when replicas have caught up; a replica lagging longer
+# than this can still leave such an answer until GRAPHQL_RESPONSE_CACHE_TTL.
+REPLICA_LAG_SECONDS = 2.0
+_again_lock = threading.Lock()
+_again_at: float | None = None  # when the pending second change is due
+_clock = time.monotonic
+
+
+def _replicas_configured() -> bool:
+    return any(alias.startswith("replica") for alias in settings.DATABASES)
+
+
+def _bump_again_later() -> None:
+    global _again_at
+    with _again_lock:
+        pending = _again_at is not None
+        _again_at = _clock() + REPLICA_LAG_SECONDS
+    if not pending:
+        _start_timer(REPLICA_LAG_SECONDS)
+
+
+def _start_timer(seconds: float) -> None:
+    timer = threading.Timer(seconds, _bump_again)
+    timer.daemon = True
+    timer.start()
+
+
+def _bump_again() -> None:
+    global _again_at
+    with _again_lock:
+        remaining = (_again_at or 0) - _clock()
+        if remaining > 0:  # another change came meanwhile: wait for it too
+            _start_timer(remaining)
+            return
+        _again_at = None
+    _version_set()
 
 
 def catalog_changed(*, using: str = "default") -> None:

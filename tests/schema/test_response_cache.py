@@ -752,6 +752,38 @@ def test_a_lost_version_is_replaced_by_a_new_random_one(catalog):
     assert post(LISTING).x_cache == "HIT"
 
 
+def test_with_read_replicas_the_version_changes_again_after_the_last_change(
+    monkeypatch,
+):
+    clock = [100.0]
+    timers: list[float] = []
+    monkeypatch.setattr(cache_version, "_replicas_configured", lambda: True)
+    monkeypatch.setattr(cache_version, "_clock", lambda: clock[0])
+    monkeypatch.setattr(cache_version, "_start_timer", timers.append)
+    redis_client = get_redis_connection("default")
+
+    def version():
+        return redis_client.get(cache_version.version_key())
+
+    cache_version.catalog_version_bump()
+    first = version()
+    clock[0] += 1
+    cache_version.catalog_version_bump()  # a second change, while one is pending
+    second = version()
+    clock[0] += 1
+    cache_version._bump_again()  # the timer: the last change is 1 s old only
+    unchanged = version()
+    clock[0] += 1
+    cache_version._bump_again()
+    third = version()
+
+    assert timers == [2.0, 1.0]  # one timer at a time, moved to the last change
+    assert first != second
+    assert unchanged == second
+    assert third not in (first, second)
+    assert cache_version._again_at is None
+
+
 # ---------------------------------------------------------------- Redis down
 
 
