@@ -16,8 +16,10 @@ changing the version: ``save()`` and ``delete()`` with their cascades, but also
 aggregates in shop.reviews.services, the denormalised prices), ``bulk_create``,
 the admin's bulk actions and raw SQL run through Django's cursors. A transaction
 changes the version once, when it commits; a rolled-back one never does. Writes
-made outside Django (psql, another program) do not: call
-``catalog_version_bump()`` after them.
+Django's cursor does not execute do not: psycopg's ``cursor.copy()`` (COPY goes
+around execute wrappers) and anything outside Django (psql, another program):
+call ``catalog_changed()`` in such a transaction, or ``catalog_version_bump()``
+after it.
 
 With read replicas the version changes a second time, REPLICA_LAG_SECONDS after
 the last change, so an answer computed from a replica that had not caught up is
