@@ -104,7 +104,6 @@ def prepare_demo() -> dict:
 
 
 def prepare_large(products: int, seed: int) -> dict:
-    from django.core.management import get_commands
     from django.db import connection
     from django.db.models import Count
 
@@ -112,20 +111,7 @@ def prepare_large(products: int, seed: int) -> dict:
 
     began = time.monotonic()
     before = Product.objects.count()
-    if "seed_catalog" in get_commands():
-        command = ["seed_catalog", "--products", str(products), "--seed", str(seed)]
-        try:
-            from shop.catalog.bench_catalog import catalog_structure_ensure
-        except ImportError:
-            catalog_structure_ensure = None
-        if catalog_structure_ensure is not None and before < products:
-            # Categories and attributes committed first: seed_catalog drops the
-            # seeded tables' foreign keys in its transaction, which PostgreSQL
-            # refuses while rows it inserted there into catalog_category still
-            # have deferred checks pending (a fresh database).
-            catalog_structure_ensure()
-    else:  # until seed_catalog exists: the synthetic catalog of seed_demo
-        command = ["seed_demo", "--no-admin", "--products", str(products)]
+    command = ["seed_catalog", "--products", str(products), "--seed", str(seed)]
     quiet_command(*command)
     after = Product.objects.count()
     load_seconds = time.monotonic() - began
