@@ -420,10 +420,3 @@ class AssignedAttribute(models.Model):
     def save(self, *args, **kwargs) -> None:
         self.attribute_id = self.value.attribute_id
         super().save(*args, **kwargs)
-
-
-# Every write to the catalog's tables changes the catalog version on commit (the
-# key of cached catalog answers): see shop.catalog.cache_version.
-from shop.catalog.cache_version import watch_catalog_writes  # noqa: E402
-
-watch_catalog_writes()

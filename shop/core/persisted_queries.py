@@ -202,11 +202,17 @@ def allow(documents: list[str]) -> tuple[int, int]:
 
 def disallow(hashes: list[str]) -> int:
     """Remove hashes from the allow-list; returns how many were there. Every
-    process stops running them within LOCAL_SECONDS."""
+    process stops running them within LOCAL_SECONDS, and cached answers to them
+    are dropped at once (a new catalog version)."""
+    from shop.catalog.cache_version import catalog_version_bump
+
     if not hashes:
         return 0
     keys = [ALLOWED_PREFIX + sha256_hash.lower() for sha256_hash in hashes]
-    return int(get_redis_connection("default").delete(*keys))
+    removed = int(get_redis_connection("default").delete(*keys))
+    if removed:
+        catalog_version_bump()
+    return removed
 
 
 def allow_listed() -> dict[str, str]:
