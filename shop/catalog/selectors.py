@@ -8,7 +8,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
-from django.db.models import Exists, F, FloatField, Lookup, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, FloatField, OuterRef, Q, QuerySet
 from django.db.models.expressions import OrderBy, RawSQL
 from django.db.models.functions import Cast
 
@@ -225,22 +225,12 @@ def _variant_match_postgresql(
         )
         for attribute in attributes:
             params.extend([attribute.slug, list(attribute.values)])
-    # The matching products first, then their page: walking the products in sort
-    # order and probing each for a variant (what the planner picks when it
-    # expects many matches) read every product for a rare colour and size.
-    return Q(_IsAnyOf(F("id"), RawSQL(f"ARRAY({sql})", params)))
-
-
-class _IsAnyOf(Lookup):
-    """``lhs = ANY(rhs)``, rhs an array (PostgreSQL)."""
-
-    lookup_name = "is_any_of"
-    prepare_rhs = False
-
-    def as_sql(self, compiler, connection):
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        rhs, rhs_params = self.process_rhs(compiler, connection)
-        return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
+    # The matching products first, then their page. As a plain IN (subquery),
+    # PostgreSQL may walk the products in sort order probing each for a variant
+    # (its pick when it expects many matches), which reads every product for a
+    # rare colour and size; unnest(ARRAY(...)) is estimated small, so the matching
+    # variants are read first, and under an OR it is still one hashed subplan.
+    return Q(id__in=RawSQL(f"SELECT unnest(ARRAY({sql}))", params))
 
 
 def product_conditions(
