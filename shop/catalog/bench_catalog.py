@@ -891,7 +891,11 @@ def _insert_products(rows: list[tuple]) -> None:
     temporary table, then one INSERT that computes the search vector, so each
     product row is written once."""
     if connection.vendor != "postgresql":
-        _insert(Product, PRODUCT_COLUMNS, [row[:-1] for row in rows])
+        _insert(
+            Product,
+            (*PRODUCT_COLUMNS, "review_count", "rating_total"),
+            [(*row[:-1], 0, 0) for row in rows],
+        )
         return
     columns = ", ".join(PRODUCT_COLUMNS)
     with connection.cursor() as cursor:
