@@ -11,6 +11,7 @@ from django.db import connection
 from django.db.models import Exists, F, FloatField, OuterRef, Q, QuerySet
 from django.db.models.expressions import OrderBy, RawSQL
 from django.db.models.functions import Cast
+from django.db.models.lookups import In
 
 from shop.catalog.errors import CatalogError, ErrorCode
 from shop.catalog.models import (
@@ -256,8 +257,18 @@ def product_conditions(
     attribute_conditions_checked(attributes)
     condition = Q()
 
+    text = _search_text(search)
     if category is not None:
-        condition &= Q(category_id__in=RawSQL(CATEGORY_SUBTREE_SQL, [category]))
+        subtree = RawSQL(CATEGORY_SUBTREE_SQL, [category])
+        if text:
+            # With a search, the full-text index finds the rows and the subtree
+            # only filters them: "category_id + 0" keeps the planner off the
+            # category index, which it picked for a common word in a department
+            # and then tested every product of the department (100k products,
+            # "mini" in Clothing: 110 -> 55 ms for the page, under load).
+            condition &= Q(In(F("category_id") + 0, subtree))
+        else:
+            condition &= Q(category_id__in=subtree)
 
     if connection.vendor == "postgresql":
         if attributes or min_price is not None or max_price is not None or in_stock:
@@ -284,7 +295,6 @@ def product_conditions(
             )
         )
 
-    text = _search_text(search)
     if text:
         condition &= _search_condition(text)
     return condition
