@@ -13,7 +13,6 @@ import contextlib
 import logging
 import time
 import uuid
-from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 
 from asgiref.sync import ThreadSensitiveContext
@@ -43,6 +42,7 @@ from shop.accounts.authentication import (
     authenticate_bearer,
 )
 from shop.accounts.events import USER_REVOKED, user_group
+from shop.core.channel_layers import group_fanout
 from shop.core.logs import LogScope, enter_scope, exit_scope
 
 logger = logging.getLogger(__name__)
@@ -195,8 +195,6 @@ class ShopGraphQLWSConsumer(GraphQLWSConsumer):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._group_refs: Counter[str] = Counter()
-        self._group_lock = asyncio.Lock()
         self._watchdog: asyncio.Task | None = None
 
     # ---------------------------------------------------------------- who
@@ -278,31 +276,24 @@ class ShopGraphQLWSConsumer(GraphQLWSConsumer):
     async def listen(self, kind: str, groups: Iterable[str]) -> AsyncIterator:
         """Messages of ``kind`` sent to ``groups``, in order, as an asyncio.Queue.
 
-        Group membership is counted per connection: one subscription ending does
-        not take a group from another one on the same socket, and every group is
-        left when the last one ends (or the socket closes).
+        The groups are joined by the process, once for all its sockets
+        (shop.core.channel_layers.GroupFanout): a group_send reaches the process as
+        one message, put on the queue of each listener in memory. Each
+        subscription has its own queue, so one ending takes nothing from another
+        one on the same socket; the process leaves a group with its last listener
+        (or when the sockets close).
         """
+        fanout = group_fanout(self.channel_layer)
         queue: asyncio.Queue = asyncio.Queue()
-        self.listen_queues[kind].add(queue)  # filled by ChannelsConsumer.dispatch
         joined: list[str] = []
         try:
             for group in groups:
-                async with self._group_lock:
-                    if self._group_refs[group] == 0:
-                        await self.channel_layer.group_add(group, self.channel_name)
-                    self._group_refs[group] += 1
+                await fanout.join(group, kind, queue)
                 joined.append(group)
             yield queue
         finally:
-            self.listen_queues[kind].discard(queue)
             for group in joined:
-                async with self._group_lock:
-                    self._group_refs[group] -= 1
-                    if self._group_refs[group] == 0:
-                        del self._group_refs[group]
-                        try:
-                            await self.channel_layer.group_discard(
-                                group, self.channel_name
-                            )
-                        except Exception:  # it expires with the group (a day)
-                            logger.exception("Leaving group %s failed", group)
+                try:
+                    await fanout.leave(group, queue)
+                except Exception:  # it expires with the group (a day)
+                    logger.exception("Leaving group %s failed", group)

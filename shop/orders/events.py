@@ -41,5 +41,10 @@ def order_event_publish(
     groups = [order_group(order_id)]
     if user_id is not None:
         groups.append(user_orders_group(user_id))
+    async_to_sync(_send)(layer, groups, message)
+
+
+async def _send(layer, groups: list[str], message: dict) -> None:
+    # One trip into the event loop for both groups (async_to_sync is a thread hop).
     for group in groups:
-        async_to_sync(layer.group_send)(group, message)
+        await layer.group_send(group, message)
