@@ -398,6 +398,6 @@ def product_search_ranked(
     # ts_rank is a float4; as a double its value survives the round trip through a
     # pagination cursor exactly, so keyset comparisons find the same row again.
     rank = Cast(SearchRank(F("search_vector"), _search_query(text)), FloatField())
-    return products.annotate(search_rank=rank).order_by(
-        "-search_rank", "-created_at", "-id"
-    )
+    # An expression, not an annotation: the keyset connection selects each sort
+    # value once as its own column, and an annotation made ts_rank run twice.
+    return products.order_by(rank.desc(), "-created_at", "-id")
