@@ -213,7 +213,12 @@ class Product(models.Model):
 
 
 class ProductVariant(models.Model):
-    """What is bought: one SKU of a product, with its own price and stock."""
+    """What is bought: one SKU of a product, with its own price and stock.
+
+    On PostgreSQL its table also has ``attribute_value_ids`` (not a Django field):
+    the ids of its own and its product's attribute values, GIN-indexed for facet
+    filters and kept right by database triggers (migration 0004), whatever writes.
+    """
 
     product = models.ForeignKey(
         Product, on_delete=models.CASCADE, related_name="variants"
