@@ -25,6 +25,7 @@ from decimal import Decimal
 from django.db import connection, models, transaction
 from django.utils.text import slugify
 
+from shop.catalog.cache_version import catalog_changed
 from shop.catalog.models import (
     AssignedAttribute,
     Attribute,
@@ -726,6 +727,8 @@ def catalog_seed(
             return SeedResult(0, existing, 0, time.monotonic() - started)
         catalog = catalog_structure_ensure()
         variants_made = 0
+        # COPY goes around the catalog's write watcher: cached answers must go.
+        catalog_changed()
         with _bulk_loading(rebuild_indexes=products - existing >= existing):
             for first in range(existing, products, BATCH):
                 numbers = range(first, min(first + BATCH, products))
