@@ -70,7 +70,7 @@ QUERIES = {
         """query($first: Int) { category(slug: "root") { children { slug } }
              products(first: $first, filters: {category: "root"}) {
                edges { node { category { slug } } } } }""",
-        4,
+        3,
     ),
     "attributes with values": (
         "{ attributes { slug values { slug name } } }",
