@@ -65,6 +65,8 @@ class ShopTransportWSHandler(BaseGraphQLTransportWSHandler):
             context = await self.view.operation_context(self.context, scope)
             if context is None:  # the connection was closed: its rights are gone
                 return
+            # schema.shared_results sends a subscription's events to the operation
+            context["operation"] = operation
             refused = await refusal_over_socket(operation.query)
             if refused is not None:  # GRAPHQL_PERSISTED_QUERIES_ONLY
                 await operation.send_initial_errors([refused])

@@ -4,6 +4,8 @@ Events are published by shop.orders.events on commit, from whichever process mad
 the change, to the groups ``order.<id>`` and ``user.<id>.orders``. A subscription
 joins its group before it reads anything, and skips what it has seen (the same
 event can arrive through both groups on one socket): each change once, in order.
+An event's result is computed once per process for every subscription asking the
+same (schema.shared_results) and sent to each.
 """
 
 import asyncio
@@ -20,6 +22,7 @@ from strawberry.types import Info
 from schema.errors import graphql_error
 from schema.ids import node_pk
 from schema.orders.types import OrderStatus, OrderType
+from schema.shared_results import SharedResults
 from shop.orders.errors import ErrorCode, OrderError
 from shop.orders.events import EVENT_TYPE, order_group, user_orders_group
 from shop.orders.models import Order
@@ -74,6 +77,10 @@ def _event(message: dict) -> OrderStatusEvent:
         ),
         at=datetime.fromisoformat(message["at"]),
     )
+
+
+def _event_key(message: dict) -> tuple:
+    return (message["order_id"], message["status"], message["at"])
 
 
 def _followed(user, order_id: int | None, token: str | None) -> dict | None:
@@ -136,6 +143,7 @@ class OrderSubscription:
                 OrderError(ErrorCode.NOT_FOUND, NOT_FOUND, field="orderId")
             )
         pk = found["pk"]
+        shared = SharedResults(info)
         async with info.context["ws"].listen(EVENT_TYPE, [order_group(pk)]) as events:
             last = None
             if include_current:
@@ -154,7 +162,9 @@ class OrderSubscription:
                 if message["order_id"] != pk or (last is not None and at <= last):
                     continue  # another order's, or seen already
                 last = at
-                yield _event(message)
+                event = _event(message)
+                if not await shared.send(event, _event_key(message)):
+                    yield event
 
     @strawberry.subscription(
         description="Every status change of the signed-in user's orders, new "
@@ -168,6 +178,7 @@ class OrderSubscription:
             raise _unauthenticated("Sign in to follow your orders.")
         seen: dict[int, datetime] = {}
         groups = [user_orders_group(auth.user.pk)]
+        shared = SharedResults(info)
         async with info.context["ws"].listen(EVENT_TYPE, groups) as events:
             while True:
                 message = await events.get()
@@ -178,4 +189,6 @@ class OrderSubscription:
                 if order_id in seen and at <= seen[order_id]:
                     continue  # the same event through order.<id> on this socket
                 seen[order_id] = at
-                yield _event(message)
+                event = _event(message)
+                if not await shared.send(event, _event_key(message)):
+                    yield event
