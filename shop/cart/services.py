@@ -136,14 +136,21 @@ def cart_get(*, user, token: str | None) -> CartSnapshot | None:
     return None if key is None else _snapshot(key)
 
 
-def _snapshot(key: CartKey) -> CartSnapshot:
+def _snapshot(
+    key: CartKey, known: dict[int, tuple[int, Decimal]] | None = None
+) -> CartSnapshot:
+    """The cart as stored. ``known``: variants this request has just read with
+    _published_variants (a write's own lines), not read again."""
     state = store.cart_read(key)
     if state is None:
         if key.token is not None:  # a guest token that is unknown or expired
             raise CartError(ErrorCode.INVALID_TOKEN, TOKEN_UNKNOWN, field="token")
         state = store.CartState({}, "")  # a user's cart is made by its first write
     quantities = state.lines
-    variants = _published_variants(quantities)
+    known = known or {}
+    variants = {v: known[v] for v in quantities if v in known}
+    if len(variants) < len(quantities):
+        variants |= _published_variants(v for v in quantities if v not in known)
     gone = [variant for variant in quantities if variant not in variants]
     store.lines_drop(key, gone)
     return CartSnapshot(
@@ -261,7 +268,7 @@ def cart_lines_add(
             wanted = current + totals[variant]
             problems.append(_check_stock(index, variant, wanted, stock))
         CartError.raise_any([problem for problem in problems if problem is not None])
-    return _snapshot(key)
+    return _snapshot(key, known=stock)
 
 
 def cart_lines_update(
@@ -296,7 +303,7 @@ def cart_lines_update(
     if outcome == "too_many":
         raise _too_many_lines()
     _check_found(outcome)
-    return _snapshot(key)
+    return _snapshot(key, known=stock)
 
 
 def cart_lines_remove(

@@ -48,3 +48,43 @@ def test_cart_read_costs_a_fixed_number_of_queries(gql, size):
     }
     assert cart["lines"][0]["other"]["sku"] == cart["lines"][0]["variant"]["sku"]
     assert len(captured.captured_queries) == 5
+
+
+UPDATE = """mutation($token: String, $lines: [CartLineInput!]!) {
+  cartLinesUpdate(token: $token, lines: $lines) {
+    cart { totalQuantity subtotal { amount } } errors { code } } }"""
+ADD_TO = """mutation($token: String, $lines: [CartLineInput!]!) {
+  cartLinesAdd(token: $token, lines: $lines) {
+    cart { totalQuantity subtotal { amount } } errors { code } } }"""
+
+
+def test_a_cart_write_reads_its_variants_once(gql):
+    """The lines' variants are read once, for the stock check and the totals;
+    only the cart's other variants are read with them."""
+    ids = [
+        to_base64(
+            "ProductVariant",
+            make_product(name=f"Item {n}", variants=[{"price": 10 + n}])
+            .variants.get()
+            .pk,
+        )
+        for n in range(3)
+    ]
+    token = gql.ok(ADD, {"lines": [{"variantId": ids[0], "quantity": 1}]})[
+        "cartLinesAdd"
+    ]["cart"]["token"]
+
+    with CaptureQueriesContext(connection) as added:
+        cart = gql.ok(
+            ADD_TO, {"token": token, "lines": [{"variantId": ids[0], "quantity": 2}]}
+        )["cartLinesAdd"]["cart"]
+    assert cart == {"totalQuantity": 3, "subtotal": {"amount": "30.00"}}
+    assert len(added.captured_queries) == 1
+
+    with CaptureQueriesContext(connection) as updated:
+        cart = gql.ok(
+            UPDATE, {"token": token, "lines": [{"variantId": ids[1], "quantity": 2}]}
+        )["cartLinesUpdate"]["cart"]
+    # ids[0] was in the cart already: read with the totals, a second query.
+    assert cart == {"totalQuantity": 5, "subtotal": {"amount": "52.00"}}
+    assert len(updated.captured_queries) == 2
