@@ -7,6 +7,7 @@ import re
 import urllib.request
 
 import pytest
+from websockets.sync.client import connect
 
 from shop.orders import services as order_services
 from shop.orders.models import OrderStatus
@@ -75,6 +76,19 @@ def test_two_workers_serve_http_and_a_live_subscription(server):
         assert (paid["status"], paid["previousStatus"]) == ("PAID", "PENDING_PAYMENT")
         assert paid["order"]["number"] == order.number
         assert watching.quiet(1.0) == []
+
+
+def test_websockets_are_not_compressed(server):
+    """Order events are tiny: per-message deflate would cost CPU and memory per
+    socket for nothing, so the worker declines it when a client offers it."""
+    base, _ = server
+    with connect(
+        ws_url(base), subprotocols=["graphql-transport-ws"], compression="deflate"
+    ) as socket:
+        assert socket.subprotocol == "graphql-transport-ws"
+        assert socket.response.headers.get("Sec-WebSocket-Extensions") is None
+        offered = socket.request.headers["Sec-WebSocket-Extensions"]
+        assert "permessage-deflate" in offered
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
