@@ -12,7 +12,6 @@ import json
 import os
 import queue
 import re
-import shutil
 import subprocess
 import threading
 import time
@@ -40,22 +39,6 @@ CATALOG = [
     ("Easy Chair", "80.00"),
 ]
 JOURNEY_SECONDS = 60
-
-
-@pytest.fixture(scope="module")
-def node() -> str:
-    """Node 18+ with the folder's packages installed (scripts/node-deps). CI must
-    run this test: when Node cannot be had, it fails with the script's sentence."""
-    result = subprocess.run(
-        [str(ROOT / "scripts" / "node-deps")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.fail(result.stderr.strip() or result.stdout.strip(), pytrace=False)
-    return shutil.which("node")
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ the server saw (its request log lines).
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -27,21 +26,6 @@ from tests.factories import make_product
 
 ROOT = Path(__file__).resolve().parents[2]
 APOLLO = ROOT / "tests" / "e2e" / "apollo"
-
-
-@pytest.fixture(scope="module")
-def node() -> str:
-    """Node 18+ with the folder's packages installed (scripts/node-deps)."""
-    result = subprocess.run(
-        [str(ROOT / "scripts" / "node-deps")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.fail(result.stderr.strip() or result.stdout.strip(), pytrace=False)
-    return shutil.which("node")
 
 
 @pytest.fixture
