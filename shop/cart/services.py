@@ -137,11 +137,14 @@ def cart_get(*, user, token: str | None) -> CartSnapshot | None:
 
 
 def _snapshot(
-    key: CartKey, known: dict[int, tuple[int, Decimal]] | None = None
+    key: CartKey,
+    known: dict[int, tuple[int, Decimal]] | None = None,
+    state: store.CartState | None = None,
 ) -> CartSnapshot:
-    """The cart as stored. ``known``: variants this request has just read with
-    _published_variants (a write's own lines), not read again."""
-    state = store.cart_read(key)
+    """The cart as stored, or as ``state`` (what a write just left). ``known``:
+    variants this request has just read with _published_variants (a write's own
+    lines), not read again."""
+    state = state or store.cart_read(key)
     if state is None:
         if key.token is not None:  # a guest token that is unknown or expired
             raise CartError(ErrorCode.INVALID_TOKEN, TOKEN_UNKNOWN, field="token")
@@ -268,7 +271,7 @@ def cart_lines_add(
             wanted = current + totals[variant]
             problems.append(_check_stock(index, variant, wanted, stock))
         CartError.raise_any([problem for problem in problems if problem is not None])
-    return _snapshot(key, known=stock)
+    return _snapshot(key, known=stock, state=store.written(reply))
 
 
 def cart_lines_update(
@@ -294,16 +297,16 @@ def cart_lines_update(
             problems.append(problem)
     CartError.raise_any(problems)
     key = _existing_key(user=user, token=token)
-    outcome = store.lines_set(
+    reply = store.lines_set(
         key,
         lines,
         create=key.user_id is not None,
         max_lines=settings.CART_MAX_LINES,
     )
-    if outcome == "too_many":
+    if reply[0] == "too_many":
         raise _too_many_lines()
-    _check_found(outcome)
-    return _snapshot(key, known=stock)
+    _check_found(reply[0])
+    return _snapshot(key, known=stock, state=store.written(reply))
 
 
 def cart_lines_remove(

@@ -88,7 +88,9 @@ if lines + new_lines > tonumber(ARGV[3]) then return {'too_many'} end
 redis.call('HSET', key, '_', ARGV[4])
 for i = 5, #ARGV, 3 do redis.call('HINCRBY', key, ARGV[i], ARGV[i + 1]) end
 redis.call('EXPIRE', key, ARGV[1])
-return {'ok'}
+local written = redis.call('HGETALL', key)
+table.insert(written, 1, 'ok')
+return written
 """
 
 # KEYS[1] cart. ARGV: ttl, create (1/0), max lines, revision, then
@@ -112,7 +114,9 @@ for i = 5, #ARGV, 2 do
   else redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
 end
 redis.call('EXPIRE', key, ARGV[1])
-return {'ok'}
+local written = redis.call('HGETALL', key)
+table.insert(written, 1, 'ok')
+return written
 """
 
 # KEYS[1] cart. ARGV: ttl, create (1/0), revision, variants... Removes the
@@ -235,7 +239,8 @@ def lines_add(
 ) -> list:
     """Add ``(variant, quantity, cap)`` lines unless any would exceed its cap.
 
-    Returns ``["ok"]``, ``["missing"]``, ``["too_many"]`` or
+    Returns ``["ok", field, value, ...]`` (the cart as written, read in the same
+    script: see ``written``), ``["missing"]``, ``["too_many"]`` or
     ``["over", variant, current quantity, ...]`` for the lines over their cap.
     """
     args = [_ttl(), "1" if create else "0", max_lines, _revision()]
@@ -244,14 +249,24 @@ def lines_add(
     return _run(_ADD, [key.redis_key], args)
 
 
+def written(reply: list) -> CartState:
+    """The cart as an "ok" reply of lines_add or lines_set carries it: read in the
+    same script as the write, so a merge or an expiry right after it cannot make
+    the write look refused."""
+    fields = dict(zip(reply[1::2], reply[2::2], strict=True))
+    revision = fields.pop(MARKER, "")
+    return CartState({int(v): int(q) for v, q in fields.items()}, revision)
+
+
 def lines_set(
     key: CartKey, lines: Iterable[tuple[int, int]], *, create: bool, max_lines: int
-) -> str:
-    """Set ``(variant, quantity)`` lines, 0 removing: "ok", "missing" or "too_many"."""
+) -> list:
+    """Set ``(variant, quantity)`` lines, 0 removing: ``["ok", field, value, ...]``
+    (the cart as written, see ``written``), ``["missing"]`` or ``["too_many"]``."""
     args = [_ttl(), "1" if create else "0", max_lines, _revision()]
     for variant, quantity in lines:
         args += [variant, quantity]
-    return _run(_UPDATE, [key.redis_key], args)[0]
+    return _run(_UPDATE, [key.redis_key], args)
 
 
 def lines_remove(key: CartKey, variants: Sequence[int], *, create: bool) -> str:
