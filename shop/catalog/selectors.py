@@ -114,30 +114,6 @@ def attribute_list() -> QuerySet[Attribute]:
     return Attribute.objects.all()
 
 
-def category_with_descendant_ids(*, slug: str) -> list[int]:
-    """The ids of the category ``slug`` and of all categories below it.
-
-    One query over (id, parent) pairs: the tree is small next to the product table,
-    and this works the same on PostgreSQL and SQLite.
-    """
-    pairs = list(Category.objects.values_list("id", "parent_id", "slug"))
-    root = next((pk for pk, _, s in pairs if s == slug), None)
-    if root is None:
-        return []
-    children: dict[int | None, list[int]] = {}
-    for pk, parent_id, _ in pairs:
-        children.setdefault(parent_id, []).append(pk)
-    found, seen, stack = [], set(), [root]
-    while stack:
-        pk = stack.pop()
-        if pk in seen:  # a cycle (saving refuses them; never loop on one)
-            continue
-        seen.add(pk)
-        found.append(pk)
-        stack.extend(children.get(pk, ()))
-    return found
-
-
 # The ids of a category (by slug) and of every category below it, inside the
 # product query: no query of its own, and PostgreSQL filters the search matches by
 # a hashed subtree instead of intersecting them with a bitmap of every product in
