@@ -72,6 +72,9 @@ class FakeStripe:
         self._lock = threading.RLock()
         self._failures: list[StripeFailure] = []
         self.delay_after_work = 0.0
+        # The status Stripe gives a refund the shop asks for ("pending" for a bank
+        # debit's, "succeeded" for most cards').
+        self.new_refund_status = "succeeded"
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -123,6 +126,48 @@ class FakeStripe:
             intent = self.intents[intent_id]
             intent.update(status="succeeded", amount_received=intent["amount"])
             return dict(intent)
+
+    def refund_intent(
+        self, intent_id: str, *, amount: int | None = None, status: str = "succeeded"
+    ) -> dict:
+        """A refund made outside the shop (Stripe's dashboard); returns it."""
+        with self._lock:
+            intent = self.intents[intent_id]
+            return dict(
+                self._refund(intent, amount or intent["amount_received"], {}, status)
+            )
+
+    def refund_becomes(
+        self, refund_id: str, status: str, failure_reason: str | None = None
+    ) -> dict:
+        """A refund changes state at Stripe (a bank debit's refund settles or
+        fails); returns it as charge.refund.updated and refund.* send it."""
+        with self._lock:
+            refund = self.refunds[refund_id]
+            refund.update(status=status, failure_reason=failure_reason)
+            return dict(refund)
+
+    def _refund(self, intent: dict, amount: int, metadata: dict, status: str):
+        refund = {
+            "id": self._new_id("re"),
+            "object": "refund",
+            "amount": amount,
+            "currency": intent["currency"],
+            "payment_intent": intent["id"],
+            "charge": f"ch_test_{intent['id']}",
+            "status": status,
+            "failure_reason": None,
+            "metadata": metadata,
+        }
+        self.refunds[refund["id"]] = refund
+        refunded = sum(
+            r["amount"]
+            for r in self.refunds.values()
+            if r["payment_intent"] == intent["id"]
+            and r["status"] not in ("failed", "canceled")
+        )
+        intent["_refunded"] = refunded >= intent["amount_received"]
+        return refund
 
     @staticmethod
     def public(obj: dict) -> dict:
@@ -232,18 +277,25 @@ class FakeStripe:
                         "code": "charge_already_refunded",
                     },
                 )
-            intent["_refunded"] = True
-            refund = {
-                "id": self._new_id("re"),
-                "object": "refund",
-                "amount": intent["amount_received"],
-                "currency": intent["currency"],
-                "payment_intent": intent["id"],
-                "status": "succeeded",
-                "metadata": params.get("metadata", {}),
+            refund = self._refund(
+                intent,
+                intent["amount_received"],
+                params.get("metadata", {}),
+                self.new_refund_status,
+            )
+            return 200, dict(refund)
+        if method == "GET" and path == "/v1/refunds":
+            data = [
+                dict(refund)
+                for refund in reversed(self.refunds.values())
+                if refund["payment_intent"] == params.get("payment_intent")
+            ]
+            return 200, {
+                "object": "list",
+                "url": "/v1/refunds",
+                "has_more": False,
+                "data": data,
             }
-            self.refunds[refund["id"]] = refund
-            return 200, refund
         raise StripeFailure(404, _missing("route", path))
 
     def _answer(self, method: str, path: str, params: dict, key: str | None):
@@ -347,11 +399,14 @@ def signature_for(payload: str, secret: str, timestamp: int | None = None) -> st
     )
 
 
-def charge_refunded(intent: dict, *, amount_refunded: int | None = None) -> dict:
-    """The charge object of charge.refunded for a PaymentIntent's payment."""
+def charge_refunded(
+    intent: dict, *, amount_refunded: int | None = None, refunds: list | None = None
+) -> dict:
+    """The charge object of charge.refunded for a PaymentIntent's payment; with
+    ``refunds``, the charge lists them (as older API versions send it)."""
     amount = intent["amount"]
     refunded = amount if amount_refunded is None else amount_refunded
-    return {
+    charge = {
         "id": f"ch_test_{intent['id']}",
         "object": "charge",
         "amount": amount,
@@ -361,3 +416,6 @@ def charge_refunded(intent: dict, *, amount_refunded: int | None = None) -> dict
         "payment_intent": intent["id"],
         "metadata": intent.get("metadata", {}),
     }
+    if refunds is not None:
+        charge["refunds"] = {"object": "list", "data": refunds, "has_more": False}
+    return charge

@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
 from shop.orders.errors import OrderError
-from shop.orders.models import Order, OrderLine, OrderStatus
+from shop.orders.models import CancelReason, Order, OrderLine, OrderStatus
 from shop.orders.services import order_transition
 from shop.payments.models import Payment
 
@@ -44,7 +44,15 @@ def _transition_action(to_status: str, label: str):
         moved, refused = 0, []
         for order in queryset.order_by("pk"):
             try:
-                order_transition(order_id=order.pk, to_status=to_status)
+                order_transition(
+                    order_id=order.pk,
+                    to_status=to_status,
+                    # Staff cancel on purpose (the buyer asked, fraud, no stock):
+                    # final, like a buyer's own cancellation.
+                    cancel_reason=(
+                        CancelReason.STAFF if to_status == OrderStatus.CANCELED else ""
+                    ),
+                )
                 moved += 1
             except OrderError as error:
                 refused.append(f"{order.number}: {error.message}")
@@ -71,6 +79,7 @@ class OrderAdmin(admin.ModelAdmin):
     readonly_fields = (
         "number",
         "status",
+        "cancel_reason",
         "user",
         "email",
         "currency",
@@ -86,7 +95,7 @@ class OrderAdmin(admin.ModelAdmin):
         "refund_sent_at",
     )
     fieldsets = (
-        (None, {"fields": ("number", "status", "user", "email")}),
+        (None, {"fields": ("number", "status", "cancel_reason", "user", "email")}),
         ("Amounts", {"fields": ("currency", "subtotal", "total")}),
         (
             "Shipping address",

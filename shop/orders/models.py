@@ -34,6 +34,22 @@ class OrderStatus(models.TextChoices):
     REFUNDED = "REFUNDED", "Refunded"
 
 
+class CancelReason(models.TextChoices):
+    """Who or what canceled an order; decides what money arriving later does."""
+
+    BUYER = "BUYER", "Canceled by the buyer"
+    STAFF = "STAFF", "Canceled by staff"
+    UNPAID = "UNPAID", "Not paid in time (reservation or payment ended)"
+
+
+# Only an order the shop canceled for want of payment is filled after all when its
+# money arrives late (stock permitting). A cancellation by the buyer or by staff is
+# a decision: money arriving after it is refunded. So is one of an order canceled
+# before reasons were recorded (blank): refunding is never wrong, shipping goods
+# nobody wants any more is.
+REVIVABLE_CANCEL_REASONS = (CancelReason.UNPAID,)
+
+
 # Orders in progress: awaiting payment (holding reserved stock) or paid and owed
 # to the buyer. They are canceled through order_transition, never deleted.
 OPEN_STATUSES = (OrderStatus.PENDING_PAYMENT, OrderStatus.PAID)
@@ -71,6 +87,15 @@ class Order(models.Model):
         max_length=20,
         choices=OrderStatus.choices,
         default=OrderStatus.PENDING_PAYMENT,
+    )
+    cancel_reason = models.CharField(
+        max_length=10,
+        choices=CancelReason.choices,
+        blank=True,
+        default="",
+        editable=False,
+        help_text="Who or what canceled the order (blank: not canceled, or canceled "
+        "before reasons were recorded).",
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -99,7 +99,15 @@ def _message(order: Order, kind: str) -> EmailMultiAlternatives:
         "order": order,
         "lines": list(order.lines.all()),
         "was_canceled": order.cancellation_sent_at is not None,
+        # Who canceled the order a refund follows: their words differ.
+        "canceled_by": order.cancel_reason
+        or ("UNKNOWN" if order.cancellation_sent_at else ""),
     }
+    if kind == "cancellation":
+        # A bank debit cannot be stopped: its money will come, and go back.
+        context["payment_on_its_way"] = order.payments.filter(
+            status="PROCESSING"
+        ).exists()
     message = EmailMultiAlternatives(
         subject=EMAILS[kind].format(number=order.number),
         body=render_to_string(f"orders/email/{kind}.txt", context),

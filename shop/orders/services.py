@@ -19,7 +19,14 @@ from shop.core.errors import email_checked
 from shop.core.tasks import enqueue_on_commit
 from shop.orders.errors import ErrorCode, OrderError
 from shop.orders.events import order_event_publish
-from shop.orders.models import Order, OrderLine, OrderStatus, new_order_number
+from shop.orders.models import (
+    REVIVABLE_CANCEL_REASONS,
+    CancelReason,
+    Order,
+    OrderLine,
+    OrderStatus,
+    new_order_number,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +38,9 @@ TRANSITIONS: dict[str, set[str]] = {
     OrderStatus.CANCELED: set(),
     OrderStatus.REFUNDED: set(),
 }
-# Allowed only when a payment arrives for an order canceled meanwhile (expiry):
-# it is filled after all (stock permitting) or its payment is given back.
+# Allowed only when a payment arrives for an order canceled meanwhile: one canceled
+# for want of payment is filled after all (stock permitting), else the payment is
+# given back (see REVIVABLE_CANCEL_REASONS).
 LATE_PAYMENT_TRANSITIONS: dict[str, set[str]] = {
     OrderStatus.CANCELED: {OrderStatus.PAID, OrderStatus.REFUNDED},
 }
@@ -51,8 +59,8 @@ EMAIL_TASKS = {
     OrderStatus.PAID: "workers.tasks.orders.order_payment_received_send",
     OrderStatus.REFUNDED: "workers.tasks.orders.order_refund_send",
 }
-# A canceled order's payments still open at Stripe are closed, so that nobody pays
-# an order that no longer holds stock.
+# An order's payments still open at Stripe are closed once it is canceled or paid,
+# so that nobody pays an order that no longer holds stock, or pays one twice.
 PAYMENTS_CLOSE_TASK = "workers.tasks.payments.order_payments_close"
 
 
@@ -324,7 +332,11 @@ def _publish_on_commit(order: Order, *, previous_status: str | None) -> None:
 
 @transaction.atomic
 def order_transition(
-    *, order_id: int, to_status: str, payment_received: bool = False
+    *,
+    order_id: int,
+    to_status: str,
+    payment_received: bool = False,
+    cancel_reason: str = "",
 ) -> Order:
     """Move an order to ``to_status``: the only way a status changes.
 
@@ -332,10 +344,17 @@ def order_transition(
     saves, and moves stock in the same transaction: an unpaid order that is
     canceled gives its stock back. ``payment_received`` (a payment arrived for an
     order already canceled) also allows CANCELED -> PAID, which takes the stock
-    again or fails with INSUFFICIENT_STOCK, and CANCELED -> REFUNDED. On commit it
-    publishes the order event and enqueues the buyer's email (and, for a canceled
-    order, the closing of its payments still open at Stripe).
+    again or fails with INSUFFICIENT_STOCK, and CANCELED -> REFUNDED. CANCELED ->
+    PAID is only for an order canceled for want of payment (``cancel_reason``
+    UNPAID): a cancellation by the buyer or staff is final. A cancellation names
+    its ``cancel_reason`` (a ``CancelReason``). On commit it publishes the order
+    event and enqueues the buyer's email and, for an order canceled or paid, the
+    closing of its payments still open at Stripe (so nothing can pay it again).
     """
+    if to_status == OrderStatus.CANCELED and cancel_reason not in CancelReason:
+        raise ValueError(
+            f"A cancellation names its CancelReason, not {cancel_reason!r}"
+        )
     order = Order.objects.select_for_update().filter(pk=order_id).first()
     if order is None:
         raise OrderError(ErrorCode.NOT_FOUND, "No such order.", field="id")
@@ -343,6 +362,8 @@ def order_transition(
     allowed = TRANSITIONS[previous]
     if payment_received:
         allowed = allowed | LATE_PAYMENT_TRANSITIONS.get(previous, set())
+        if order.cancel_reason not in REVIVABLE_CANCEL_REASONS:
+            allowed = allowed - {OrderStatus.PAID}
     if to_status not in allowed:
         raise OrderError(
             ErrorCode.INVALID_STATUS,
@@ -353,9 +374,14 @@ def order_transition(
     if previous == OrderStatus.CANCELED and to_status == OrderStatus.PAID:
         _stock_take_again(order)
     order.status = to_status
-    order.save(update_fields=["status", "updated_at"])
+    fields = ["status", "updated_at"]
+    if to_status == OrderStatus.CANCELED:
+        order.cancel_reason = cancel_reason
+        fields.append("cancel_reason")
+    order.save(update_fields=fields)
     if to_status == OrderStatus.CANCELED and previous == OrderStatus.PENDING_PAYMENT:
         _stock_return(order)
+    if to_status in (OrderStatus.CANCELED, OrderStatus.PAID):
         enqueue_on_commit(PAYMENTS_CLOSE_TASK, order.pk)
     if task := EMAIL_TASKS.get(to_status):
         enqueue_on_commit(task, order.pk)
@@ -400,8 +426,13 @@ def _order_quantities(order: Order) -> dict[int | None, int]:
 
 
 def order_cancel(*, user, order_id: int) -> Order:
-    """The buyer cancels their unpaid order; its stock goes back on sale."""
+    """The buyer cancels their unpaid order; its stock goes back on sale. Final:
+    money for it that still arrives is refunded, never revives it."""
     owns = Order.objects.filter(pk=order_id, user_id=user.pk).exists()
     if not owns:
         raise OrderError(ErrorCode.NOT_FOUND, "No such order.", field="id")
-    return order_transition(order_id=order_id, to_status=OrderStatus.CANCELED)
+    return order_transition(
+        order_id=order_id,
+        to_status=OrderStatus.CANCELED,
+        cancel_reason=CancelReason.BUYER,
+    )

@@ -47,7 +47,12 @@ class Payment(models.Model):
         default=0, help_text="Captured by Stripe, in minor units."
     )
     amount_refunded = models.PositiveBigIntegerField(
-        default=0, help_text="Given back, in minor units."
+        default=0,
+        help_text="Given back, in minor units: refunds Stripe reports as succeeded.",
+    )
+    amount_refund_pending = models.PositiveBigIntegerField(
+        default=0,
+        help_text="Refunds asked for and not completed at Stripe yet, in minor units.",
     )
     settles_order = models.BooleanField(
         default=False, help_text="This payment is what made the order PAID."
@@ -104,6 +109,53 @@ class Payment(models.Model):
             or self.stripe_payment_intent_id
             or f"payment {self.pk}"
         )
+
+
+class RefundStatus(models.TextChoices):
+    """Where a refund is at Stripe. Only SUCCEEDED means the money went back."""
+
+    PENDING = "PENDING", "Pending (the money is not back yet)"
+    REQUIRES_ACTION = "REQUIRES_ACTION", "Requires action (the money is not back yet)"
+    SUCCEEDED = "SUCCEEDED", "Succeeded (the money is back)"
+    FAILED = "FAILED", "Failed (the money did NOT go back)"
+    CANCELED = "CANCELED", "Canceled (the money did NOT go back)"
+
+
+# Stripe's refund statuses; anything new is taken as still on its way.
+STRIPE_REFUND_STATUSES = {
+    "pending": RefundStatus.PENDING,
+    "requires_action": RefundStatus.REQUIRES_ACTION,
+    "succeeded": RefundStatus.SUCCEEDED,
+    "failed": RefundStatus.FAILED,
+    "canceled": RefundStatus.CANCELED,
+}
+REFUND_ON_ITS_WAY = (RefundStatus.PENDING, RefundStatus.REQUIRES_ACTION)
+REFUND_NOT_DONE = (RefundStatus.FAILED, RefundStatus.CANCELED)
+
+
+class Refund(models.Model):
+    """One refund of a payment at Stripe, as Stripe last reported it (the shop's
+    own refunds and those made in Stripe's dashboard alike). A payment's
+    ``amount_refunded`` is the sum of its SUCCEEDED refunds."""
+
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, related_name="refunds"
+    )
+    stripe_refund_id = models.CharField("refund id", max_length=255, unique=True)
+    amount = models.PositiveBigIntegerField(help_text="In minor units.")
+    currency = models.CharField(max_length=3, help_text="Lower-case ISO 4217.")
+    status = models.CharField(
+        max_length=20, choices=RefundStatus.choices, default=RefundStatus.PENDING
+    )
+    failure_reason = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.stripe_refund_id
 
 
 class StripeEventOutcome(models.TextChoices):

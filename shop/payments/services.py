@@ -19,15 +19,25 @@ from django.utils import timezone
 
 from shop.core.tasks import enqueue_on_commit
 from shop.orders.errors import OrderError
-from shop.orders.models import Order, OrderStatus
+from shop.orders.models import (
+    REVIVABLE_CANCEL_REASONS,
+    CancelReason,
+    Order,
+    OrderStatus,
+)
 from shop.orders.selectors import order_list
 from shop.orders.services import order_transition
 from shop.payments.errors import ErrorCode, PaymentError
 from shop.payments.models import (
     LIVE_STATUSES,
+    REFUND_NOT_DONE,
+    REFUND_ON_ITS_WAY,
+    STRIPE_REFUND_STATUSES,
     Payment,
     PaymentKind,
     PaymentStatus,
+    Refund,
+    RefundStatus,
     StripeEventOutcome,
 )
 from shop.payments.money import to_minor_units
@@ -41,6 +51,7 @@ from shop.payments.stripe_client import (
 logger = logging.getLogger(__name__)
 
 REFUND_TASK = "workers.tasks.payments.payment_refund"
+REFUNDS_SYNC_TASK = "workers.tasks.payments.payment_refunds_sync"
 # Stripe unreachable, rate-limiting or failing on its side: worth trying again.
 TRANSIENT_STRIPE_ERRORS = (
     stripe.APIConnectionError,
@@ -58,6 +69,7 @@ SESSION_REUSE_MARGIN = timedelta(minutes=5)
 URL_MAX_LENGTH = 2048
 
 S = PaymentStatus
+S_PROCESSED, S_FLAGGED = StripeEventOutcome.PROCESSED, StripeEventOutcome.FLAGGED
 
 
 @dataclass(frozen=True)
@@ -438,10 +450,10 @@ def _locked(payment_id: int, order_id: int) -> tuple[Order, Payment]:
     return order, payment
 
 
-def _flag(payment: Payment, note: str) -> None:
+def _flag(payment: Payment, note: str, *, level: int = logging.WARNING) -> None:
     payment.needs_attention = True
     payment.attention_note = "\n".join(filter(None, [payment.attention_note, note]))
-    logger.warning("Payment %s needs attention: %s", payment.pk, note)
+    logger.log(level, "Payment %s needs attention: %s", payment.pk, note)
 
 
 def money_received(
@@ -454,9 +466,10 @@ def money_received(
 ) -> Applied:
     """Stripe took ``amount`` for a payment: mark its order PAID, unless the amount
     or currency differ from the order's (flagged, order unchanged). Money for an
-    order canceled meanwhile re-reserves its stock (PAID) or, if that is gone, is
-    refunded (REFUNDED); money for an order already paid is refunded. Any refund
-    that arrived before this news is applied now."""
+    order canceled for want of payment re-reserves its stock (PAID) or, if that is
+    gone, is refunded; money for an order its buyer or staff canceled is refunded
+    (that cancellation is final), and so is money for an order already paid. Any
+    refund that arrived before this news is applied now."""
     with transaction.atomic():
         order, payment = _locked(payment_id, order_id)
         if intent_id and not payment.stripe_payment_intent_id:
@@ -471,9 +484,14 @@ def money_received(
         payment.amount_received = amount
         payment.status = S.SUCCEEDED
         applied = _money_applied(order, payment, amount, currency.lower())
-        if payment.amount_refunded:
+        if payment.amount_refunded or payment.amount_refund_pending:
             order.refresh_from_db(fields=["status"])  # it may have just moved
-            applied = _refund_settled(order, payment, note=applied.note)
+            applied = _refund_settled(
+                order,
+                payment,
+                note=applied.note,
+                flagged=applied.outcome == S_FLAGGED,
+            )
         payment.save()
         return applied
 
@@ -497,6 +515,21 @@ def _money_applied(order: Order, payment: Payment, amount: int, currency: str):
         order_transition(order_id=order.pk, to_status=OrderStatus.PAID)
         payment.settles_order = True
         return Applied(f"Order {order.number} paid.", payment=payment, order=order)
+    if (
+        order.status == OrderStatus.CANCELED
+        and order.cancel_reason not in REVIVABLE_CANCEL_REASONS
+    ):
+        who = {
+            CancelReason.BUYER: "by its buyer",
+            CancelReason.STAFF: "by staff",
+        }.get(order.cancel_reason, "before this payment")
+        return _money_set_aside(
+            order,
+            payment,
+            f"Paid after order {order.number} was canceled {who}: that cancellation "
+            "is final, so the payment is being refunded.",
+            refund=True,
+        )
     if order.status == OrderStatus.CANCELED:
         try:
             order_transition(
@@ -538,41 +571,114 @@ def _money_set_aside(
     return Applied(note, StripeEventOutcome.FLAGGED, payment, order)
 
 
-def refund_recorded(*, payment_id: int, order_id: int, amount_refunded: int) -> Applied:
-    """Stripe has given back ``amount_refunded`` (in total) of a payment. A full
-    refund of the payment that paid the order makes the order REFUNDED (so does
-    the refund of a payment that came after its order was canceled); a partial
-    one is recorded and changes nothing else. A refund reported before its
-    payment waits for it."""
+def refund_state_apply(*, payment_id: int, order_id: int, refund: dict) -> Applied:
+    """Apply a refund's state as Stripe reports it (the answer to our refund call,
+    a refund.* or charge.refund.updated event, a charge's list of refunds).
+
+    Only a SUCCEEDED refund counts as money given back: a full one of the payment
+    that paid the order makes the order REFUNDED, a partial one is recorded and
+    changes nothing else; a pending one waits. A refund that fails or is canceled
+    gave nothing back: the payment is flagged for staff, logged as an ERROR, and
+    no status claims a refund. Reports may arrive in any order: a refund never
+    goes back from failed or canceled, nor from succeeded to pending; one
+    reported before its payment waits for it."""
+    status = STRIPE_REFUND_STATUSES.get(refund.get("status"), RefundStatus.PENDING)
     with transaction.atomic():
         order, payment = _locked(payment_id, order_id)
-        payment.amount_refunded = max(payment.amount_refunded, amount_refunded)
+        row = Refund.objects.select_for_update().filter(stripe_refund_id=refund["id"])
+        row = row.first()
+        previous = row.status if row else None
+        if row is None:
+            row = Refund(payment=payment, stripe_refund_id=refund["id"])
+        if _refund_may_become(previous, status):
+            row.status = status
+        row.amount = int(refund.get("amount") or row.amount or 0)
+        row.currency = str(refund.get("currency") or payment.currency).lower()[:3]
+        if row.status in REFUND_NOT_DONE:
+            row.failure_reason = str(refund.get("failure_reason") or "")[:255]
+        row.save()
+        _refund_amounts_count(payment)
+        notes = []
+        if row.status in REFUND_NOT_DONE and previous != row.status:
+            note = (
+                f"Refund {row.stripe_refund_id} of {row.amount} {row.currency} "
+                f"{row.get_status_display().split(' (')[0].lower()} at Stripe"
+                f"{f' ({row.failure_reason})' if row.failure_reason else ''}: the "
+                "money did NOT go back to the buyer. Refund it another way, or "
+                "again from Stripe's dashboard."
+            )
+            _flag(payment, note, level=logging.ERROR)
+            notes.append(note)
         if not payment.amount_received:
             payment.save()
-            return Applied(
-                f"Refund of {amount_refunded} recorded before its payment; applied "
-                "when the payment is reported.",
-                payment=payment,
-                order=order,
+            notes.append(
+                f"Refund {row.stripe_refund_id} ({row.status.lower()}) recorded "
+                "before its payment; applied when the payment is reported."
             )
-        applied = _refund_settled(order, payment)
+            outcome = S_FLAGGED if payment.needs_attention else S_PROCESSED
+            return Applied(" ".join(notes), outcome, payment, order)
+        applied = _refund_settled(
+            order, payment, note=" ".join(notes), flagged=bool(notes)
+        )
         payment.save()
         return applied
 
 
-def _refund_settled(order: Order, payment: Payment, note: str = "") -> Applied:
+def _refund_may_become(previous: str | None, status: str) -> bool:
+    """Whether a refund reported as ``status`` may replace ``previous``: reports
+    arrive out of order, and failed or canceled is where a refund ends (succeeded
+    can still fail, for some payment methods)."""
+    if previous is None or previous == status:
+        return True
+    if previous in REFUND_NOT_DONE:
+        return False
+    return not (previous == RefundStatus.SUCCEEDED and status in REFUND_ON_ITS_WAY)
+
+
+def _refund_amounts_count(payment: Payment) -> None:
+    """The payment's refunded and pending amounts from its refunds' rows."""
+    amounts = dict.fromkeys(RefundStatus.values, 0)
+    for status, amount in payment.refunds.values_list("status", "amount"):
+        amounts[status] += amount
+    payment.amount_refunded = amounts[RefundStatus.SUCCEEDED]
+    payment.amount_refund_pending = sum(amounts[s] for s in REFUND_ON_ITS_WAY)
+
+
+def _refund_settled(
+    order: Order, payment: Payment, note: str = "", *, flagged: bool = False
+) -> Applied:
+    """The payment's and order's statuses from the money given back so far."""
     prefix = f"{note} " if note else ""
+    outcome = S_FLAGGED if flagged else S_PROCESSED
     if payment.amount_refunded < payment.amount_received:
+        if payment.status == S.REFUNDED:
+            # A refund counted as done has failed since: the money is the shop's.
+            payment.status = S.SUCCEEDED
+            _flag(
+                payment,
+                f"Payment was recorded refunded, but only {payment.amount_refunded} "
+                f"of {payment.amount_received} {payment.currency} went back; order "
+                f"{order.number} still says {order.get_status_display().lower()}.",
+                level=logging.ERROR,
+            )
+            outcome = S_FLAGGED
+        pending = (
+            f", {payment.amount_refund_pending} on its way"
+            if payment.amount_refund_pending
+            else ""
+        )
+        kind = "Partial refund" if payment.amount_refunded else "No refund done yet"
         return Applied(
-            f"{prefix}Partial refund: {payment.amount_refunded} of "
-            f"{payment.amount_received} {payment.currency} given back; order "
-            f"{order.number} unchanged.",
+            f"{prefix}{kind}: {payment.amount_refunded} of "
+            f"{payment.amount_received} {payment.currency} given back{pending}; "
+            f"order {order.number} unchanged.",
+            outcome,
             payment=payment,
             order=order,
         )
     if payment.status == S.REFUNDED:
         return Applied(
-            f"{prefix}Refund already recorded.", payment=payment, order=order
+            f"{prefix}Refund already recorded.", outcome, payment=payment, order=order
         )
     payment.status = S.REFUNDED
     refunds_order = payment.settles_order and order.status in (
@@ -586,12 +692,14 @@ def _refund_settled(order: Order, payment: Payment, note: str = "") -> Applied:
         )
         return Applied(
             f"{prefix}Refunded in full: order {order.number} is REFUNDED.",
+            outcome,
             payment=payment,
             order=order,
         )
     return Applied(
         f"{prefix}Refunded in full; order {order.number} stays "
         f"{OrderStatus(order.status).label.lower()}.",
+        outcome,
         payment=payment,
         order=order,
     )
@@ -646,7 +754,11 @@ def payment_ended(
             and order.status == OrderStatus.PENDING_PAYMENT
             and not others_live
         ):
-            order_transition(order_id=order.pk, to_status=OrderStatus.CANCELED)
+            order_transition(
+                order_id=order.pk,
+                to_status=OrderStatus.CANCELED,
+                cancel_reason=CancelReason.UNPAID,
+            )
             notes.append(f"Order {order.number} canceled; its stock is back.")
         return Applied(" ".join(notes), payment=payment, order=order)
 
@@ -757,11 +869,14 @@ def payment_close_at_stripe(*, payment_id: int) -> Applied:
 
 
 def order_payments_close(*, order_id: int) -> int:
-    """Close at Stripe the open payments of a canceled order, so the buyer cannot
-    pay it any more; one the buyer completed meanwhile is applied as a late
-    payment. Returns how many were open. PAYMENT_ERROR when Stripe cannot be asked
-    (the task retries)."""
-    if not Order.objects.filter(pk=order_id, status=OrderStatus.CANCELED).exists():
+    """Close at Stripe the open payments of an order no longer awaiting payment
+    (canceled, or paid by another payment): expire its Checkout Sessions, cancel
+    its PaymentIntents, so nobody can pay it (again). One the buyer completed
+    meanwhile is applied as a late or second payment (and refunded where it must
+    be). Returns how many were open. Safe to run twice; PAYMENT_ERROR when Stripe
+    cannot be asked (the task retries)."""
+    awaiting = Order.objects.filter(pk=order_id, status=OrderStatus.PENDING_PAYMENT)
+    if awaiting.exists() or not Order.objects.filter(pk=order_id).exists():
         return 0
     open_payments = list(
         Payment.objects.filter(order_id=order_id, status=S.OPEN).values_list(
@@ -777,11 +892,12 @@ def order_payments_close(*, order_id: int) -> int:
 
 
 def payment_refund(*, payment_id: int) -> bool:
-    """Give back a payment the shop decided to refund (a late or a second
-    payment). Safe to run twice: the idempotency key makes one refund at Stripe.
-    A transient Stripe error raises (the task retries); a refusal is flagged for
-    staff.
-    Returns True when the refund was recorded now."""
+    """Ask Stripe to give back a payment the shop decided to refund (a late or a
+    second payment) and record Stripe's answer: the refund counts as done only
+    once Stripe says it succeeded (often at once for cards; later, by webhook,
+    for bank debits). Safe to run twice: the idempotency key makes one refund at
+    Stripe. A transient Stripe error raises (the task retries); a refusal is
+    flagged for staff. Returns True when Stripe took the refund."""
     payment = Payment.objects.get(pk=payment_id)
     if payment.refund_requested_at is None or payment.status == S.REFUNDED:
         return False
@@ -792,7 +908,7 @@ def payment_refund(*, payment_id: int) -> bool:
             payment.save()
         return False
     try:
-        stripe_client().v1.refunds.create(
+        refund = stripe_client().v1.refunds.create(
             params={
                 "payment_intent": payment.stripe_payment_intent_id,
                 "metadata": _metadata(payment, payment.order),
@@ -802,18 +918,38 @@ def payment_refund(*, payment_id: int) -> bool:
     except TRANSIENT_STRIPE_ERRORS:
         raise  # the task retries with backoff; the key makes it one refund
     except stripe.StripeError as error:
-        if getattr(error, "code", None) != "charge_already_refunded":
-            with transaction.atomic():
-                _, payment = _locked(payment.pk, payment.order_id)
-                _flag(payment, f"Refund refused by Stripe: {stripe_message(error)}")
-                payment.save()
-            return False
-    refund_recorded(
-        payment_id=payment.pk,
-        order_id=payment.order_id,
-        amount_refunded=payment.amount_received,
+        if getattr(error, "code", None) == "charge_already_refunded":
+            # Refunded already (from Stripe's dashboard, say): record those refunds.
+            return payment_refunds_sync(payment_id=payment.pk) > 0
+        with transaction.atomic():
+            _, payment = _locked(payment.pk, payment.order_id)
+            _flag(payment, f"Refund refused by Stripe: {stripe_message(error)}")
+            payment.save()
+        return False
+    refund_state_apply(
+        payment_id=payment.pk, order_id=payment.order_id, refund=refund.to_dict()
     )
     return True
+
+
+def payment_refunds_sync(*, payment_id: int) -> int:
+    """Record every refund Stripe has of a payment, as Stripe says it is now (for
+    a charge.refunded event that does not list them, or a refund made outside the
+    shop). Returns how many there are. Transient Stripe errors raise (the task
+    retries)."""
+    payment = Payment.objects.get(pk=payment_id)
+    if not payment.stripe_payment_intent_id:
+        return 0
+    refunds = stripe_client().v1.refunds.list(
+        params={"payment_intent": payment.stripe_payment_intent_id, "limit": 100}
+    )
+    count = 0
+    for refund in refunds.auto_paging_iter():
+        refund_state_apply(
+            payment_id=payment.pk, order_id=payment.order_id, refund=refund.to_dict()
+        )
+        count += 1
+    return count
 
 
 # ---------------------------------------------------------------- expiry
@@ -867,5 +1003,9 @@ def order_expire(*, order_id: int, now: datetime | None = None) -> bool:
         live = [S.OPEN, S.PROCESSING, S.SUCCEEDED]
         if order.payments.filter(status__in=live).exists():
             return False
-        order_transition(order_id=order.pk, to_status=OrderStatus.CANCELED)
+        order_transition(
+            order_id=order.pk,
+            to_status=OrderStatus.CANCELED,
+            cancel_reason=CancelReason.UNPAID,
+        )
         return True

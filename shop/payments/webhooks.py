@@ -13,8 +13,10 @@ import stripe
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from shop.core.tasks import enqueue_on_commit
 from shop.payments import services
 from shop.payments.models import (
+    Payment,
     PaymentKind,
     PaymentStatus,
     StripeEvent,
@@ -237,16 +239,45 @@ def _intent_canceled(intent: dict) -> Applied:
 
 
 def _charge_refunded(charge: dict) -> Applied:
+    """A refund of the charge was asked for (at Stripe, the charge's
+    ``amount_refunded`` counts pending refunds too): the refunds it lists are
+    applied as they are, and Stripe is asked for them when it lists none."""
     found = services.payment_locate(
         intent_id=services.stripe_object_id(charge.get("payment_intent")),
         metadata=charge.get("metadata"),
     )
     if not found:
         return UNMATCHED
-    return services.refund_recorded(
-        payment_id=found[0],
-        order_id=found[1],
-        amount_refunded=int(charge.get("amount_refunded") or 0),
+    refunds = charge.get("refunds")
+    listed = refunds.get("data") if isinstance(refunds, dict) else None
+    if not listed:
+        enqueue_on_commit(services.REFUNDS_SYNC_TASK, found[0])
+        return Applied(
+            f"Refund of {int(charge.get('amount_refunded') or 0)} asked for; its "
+            "state is fetched from Stripe.",
+            payment=Payment.objects.get(pk=found[0]),
+        )
+    applied = UNMATCHED
+    for refund in listed:
+        if isinstance(refund, dict) and isinstance(refund.get("id"), str):
+            applied = services.refund_state_apply(
+                payment_id=found[0], order_id=found[1], refund=refund
+            )
+    return applied
+
+
+def _refund_changed(refund: dict) -> Applied:
+    """A refund was created or changed state (pending, succeeded, failed...)."""
+    if not isinstance(refund.get("id"), str):
+        return UNMATCHED
+    found = services.payment_locate(
+        intent_id=services.stripe_object_id(refund.get("payment_intent")),
+        metadata=refund.get("metadata"),
+    )
+    if not found:
+        return UNMATCHED
+    return services.refund_state_apply(
+        payment_id=found[0], order_id=found[1], refund=refund
     )
 
 
@@ -260,4 +291,8 @@ HANDLERS: dict[str, Callable[[dict], Applied]] = {
     "payment_intent.payment_failed": _intent_failed,
     "payment_intent.canceled": _intent_canceled,
     "charge.refunded": _charge_refunded,
+    "charge.refund.updated": _refund_changed,
+    "refund.created": _refund_changed,
+    "refund.updated": _refund_changed,
+    "refund.failed": _refund_changed,
 }

@@ -8,7 +8,7 @@ from celery.contrib.testing.worker import start_worker
 from django.core import mail
 from django.db import transaction
 
-from shop.orders.models import Order, OrderStatus
+from shop.orders.models import CancelReason, Order, OrderStatus
 from shop.orders.services import order_transition
 from shop.payments.models import Payment, PaymentStatus
 from tests.factories import make_product
@@ -61,7 +61,11 @@ def test_payment_received_email(worker, stripe_fake, variant):
 def test_canceling_an_order_closes_its_open_session(worker, stripe_fake, variant):
     order = guest_checkout(guest_cart((variant, 2)))
     payment = open_session(order)
-    order_transition(order_id=order.pk, to_status=OrderStatus.CANCELED)
+    order_transition(
+        order_id=order.pk,
+        to_status=OrderStatus.CANCELED,
+        cancel_reason=CancelReason.UNPAID,
+    )
     session = stripe_fake.sessions[payment.stripe_checkout_session_id]
     assert wait_for(lambda: session["status"] == "expired")
     assert wait_for(
@@ -77,7 +81,11 @@ def test_a_late_payment_with_stock_left_is_filled(worker, stripe_fake, variant):
     order = guest_checkout(guest_cart((variant, 2)), email="ada@example.com")
     payment = open_session(order)
     event = session_completed(stripe_fake, payment)
-    order_transition(order_id=order.pk, to_status=OrderStatus.CANCELED)
+    order_transition(
+        order_id=order.pk,
+        to_status=OrderStatus.CANCELED,
+        cancel_reason=CancelReason.UNPAID,
+    )
     deliver_ok(event)
     assert Order.objects.get(pk=order.pk).status == OrderStatus.PAID
     assert stock(variant) == 1
@@ -97,7 +105,11 @@ def test_a_late_payment_without_stock_is_refunded(worker, stripe_fake, variant):
     payment = open_session(order)
     event = session_completed(stripe_fake, payment)
     with transaction.atomic():  # the tasks it enqueues start after both
-        order_transition(order_id=order.pk, to_status=OrderStatus.CANCELED)
+        order_transition(
+            order_id=order.pk,
+            to_status=OrderStatus.CANCELED,
+            cancel_reason=CancelReason.UNPAID,
+        )
         guest_checkout(buyer)  # someone else buys all of it
     assert stock(variant) == 0
 
@@ -133,7 +145,11 @@ def test_a_refund_task_run_twice_refunds_once(stripe_fake, variant):
 
     order = guest_checkout(guest_cart((variant, 1)))
     payment = open_session(order)
-    order_transition(order_id=order.pk, to_status=OrderStatus.CANCELED)
+    order_transition(
+        order_id=order.pk,
+        to_status=OrderStatus.CANCELED,
+        cancel_reason=CancelReason.UNPAID,
+    )
     guest_checkout(guest_cart((variant, 3)))
     deliver_ok(session_completed(stripe_fake, payment))  # no worker: task queued
 

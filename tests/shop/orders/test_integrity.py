@@ -8,7 +8,7 @@ import pytest
 from django.db.models import ProtectedError
 from django.urls import reverse
 
-from shop.orders.models import Order, OrderStatus
+from shop.orders.models import CancelReason, Order, OrderStatus
 from shop.orders.services import order_transition
 from tests.factories import make_product
 from tests.orders_helpers import (
@@ -99,7 +99,9 @@ def test_no_code_path_deletes_an_order_in_progress(variant):
     assert Order.objects.count() == 2
     assert stock(variant) == 3
 
-    order_transition(order_id=pending.pk, to_status=S.CANCELED)
+    order_transition(
+        order_id=pending.pk, to_status=S.CANCELED, cancel_reason=CancelReason.UNPAID
+    )
     Order.objects.filter(pk=pending.pk).delete()  # a closed record may go
     assert list(Order.objects.values_list("pk", flat=True)) == [paid.pk]
     assert stock(variant) == 4

@@ -7,7 +7,7 @@ from channels.layers import get_channel_layer
 from shop.catalog.models import ProductVariant
 from shop.orders.errors import ErrorCode, OrderError
 from shop.orders.events import order_group, user_orders_group
-from shop.orders.models import Order, OrderStatus
+from shop.orders.models import CancelReason, Order, OrderStatus
 from shop.orders.services import (
     TRANSITIONS,
     checkout_complete,
@@ -26,6 +26,7 @@ ALLOWED = [
     (S.PAID, S.REFUNDED),
     (S.FULFILLED, S.REFUNDED),
 ]
+BY_STAFF = CancelReason.STAFF  # read only by cancellations
 REFUSED = [(start, end) for start in S for end in S if (start, end) not in ALLOWED]
 
 
@@ -51,7 +52,7 @@ def test_the_workflow_table():
 @pytest.mark.parametrize(("start", "end"), ALLOWED)
 def test_allowed_transitions(variant, start, end):
     order = order_in(start, variant)
-    moved = order_transition(order_id=order.pk, to_status=end)
+    moved = order_transition(order_id=order.pk, to_status=end, cancel_reason=BY_STAFF)
     assert moved.status == end
     assert Order.objects.get(pk=order.pk).status == end
 
@@ -61,10 +62,45 @@ def test_refused_transitions_change_nothing(variant, start, end):
     order = order_in(start, variant)
     before = available(variant)
     with pytest.raises(OrderError) as caught:
-        order_transition(order_id=order.pk, to_status=end)
+        order_transition(order_id=order.pk, to_status=end, cancel_reason=BY_STAFF)
     assert caught.value.code == ErrorCode.INVALID_STATUS
     assert Order.objects.get(pk=order.pk).status == start
     assert available(variant) == before
+
+
+def test_a_cancellation_records_its_reason(variant):
+    order = order_in(S.PENDING_PAYMENT, variant)
+    order_transition(order_id=order.pk, to_status=S.CANCELED, cancel_reason=BY_STAFF)
+    assert Order.objects.get(pk=order.pk).cancel_reason == CancelReason.STAFF
+
+
+def test_a_cancellation_without_a_reason_is_a_programming_error(variant):
+    order = order_in(S.PENDING_PAYMENT, variant)
+    with pytest.raises(ValueError, match="CancelReason"):
+        order_transition(order_id=order.pk, to_status=S.CANCELED)
+    assert Order.objects.get(pk=order.pk).status == S.PENDING_PAYMENT
+
+
+@pytest.mark.parametrize("reason", [CancelReason.BUYER, CancelReason.STAFF, ""])
+def test_a_late_payment_never_revives_a_cancellation_by_the_buyer_or_staff(
+    variant, reason
+):
+    """Blank: canceled before reasons were recorded; refunding is the safe side."""
+    order = guest_checkout(guest_cart((variant, 3)))
+    order_transition(
+        order_id=order.pk,
+        to_status=S.CANCELED,
+        cancel_reason=reason or CancelReason.BUYER,
+    )
+    Order.objects.filter(pk=order.pk).update(cancel_reason=reason)
+    with pytest.raises(OrderError) as caught:
+        order_transition(order_id=order.pk, to_status=S.PAID, payment_received=True)
+    assert caught.value.code == ErrorCode.INVALID_STATUS
+    assert Order.objects.get(pk=order.pk).status == S.CANCELED
+    assert available(variant) == 10
+    # its money goes back instead
+    order_transition(order_id=order.pk, to_status=S.REFUNDED, payment_received=True)
+    assert Order.objects.get(pk=order.pk).status == S.REFUNDED
 
 
 def test_unknown_order():
@@ -76,7 +112,9 @@ def test_unknown_order():
 def test_canceling_an_unpaid_order_returns_its_stock(variant):
     order = guest_checkout(guest_cart((variant, 3)))
     assert available(variant) == 7
-    order_transition(order_id=order.pk, to_status=S.CANCELED)
+    order_transition(
+        order_id=order.pk, to_status=S.CANCELED, cancel_reason=CancelReason.UNPAID
+    )
     assert available(variant) == 10
 
 
@@ -90,7 +128,9 @@ def test_stock_returns_even_if_the_variant_was_renamed_or_deleted(variant):
     other = make_product(variants=[{"quantity_available": 4}]).variants.get()
     order = guest_checkout(guest_cart((variant, 1), (other, 2)))
     other.delete()
-    order_transition(order_id=order.pk, to_status=S.CANCELED)
+    order_transition(
+        order_id=order.pk, to_status=S.CANCELED, cancel_reason=CancelReason.UNPAID
+    )
     assert available(variant) == 10
 
 
@@ -131,7 +171,9 @@ def test_changes_and_new_orders_publish_events_on_commit(variant):
 
 def test_a_late_payment_takes_the_stock_again(variant):
     order = guest_checkout(guest_cart((variant, 3)))
-    order_transition(order_id=order.pk, to_status=S.CANCELED)
+    order_transition(
+        order_id=order.pk, to_status=S.CANCELED, cancel_reason=CancelReason.UNPAID
+    )
     assert available(variant) == 10
     order_transition(order_id=order.pk, to_status=S.PAID, payment_received=True)
     assert Order.objects.get(pk=order.pk).status == S.PAID
@@ -141,7 +183,9 @@ def test_a_late_payment_takes_the_stock_again(variant):
 def test_a_late_payment_without_stock_changes_nothing(variant):
     other = make_product(variants=[{"quantity_available": 4}]).variants.get()
     order = guest_checkout(guest_cart((other, 1), (variant, 3)))
-    order_transition(order_id=order.pk, to_status=S.CANCELED)
+    order_transition(
+        order_id=order.pk, to_status=S.CANCELED, cancel_reason=CancelReason.UNPAID
+    )
     ProductVariant.objects.filter(pk=variant.pk).update(quantity_available=2)
     with pytest.raises(OrderError) as caught:
         order_transition(order_id=order.pk, to_status=S.PAID, payment_received=True)
@@ -154,7 +198,9 @@ def test_a_late_payment_without_stock_changes_nothing(variant):
 def test_a_late_payment_for_a_deleted_variant(variant):
     other = make_product(variants=[{"quantity_available": 4}]).variants.get()
     order = guest_checkout(guest_cart((variant, 1), (other, 1)))
-    order_transition(order_id=order.pk, to_status=S.CANCELED)
+    order_transition(
+        order_id=order.pk, to_status=S.CANCELED, cancel_reason=CancelReason.UNPAID
+    )
     other.delete()
     with pytest.raises(OrderError) as caught:
         order_transition(order_id=order.pk, to_status=S.PAID, payment_received=True)
@@ -164,7 +210,9 @@ def test_a_late_payment_for_a_deleted_variant(variant):
 
 def test_a_canceled_order_refunded_after_a_late_payment(variant):
     order = guest_checkout(guest_cart((variant, 1)))
-    order_transition(order_id=order.pk, to_status=S.CANCELED)
+    order_transition(
+        order_id=order.pk, to_status=S.CANCELED, cancel_reason=CancelReason.UNPAID
+    )
     order_transition(order_id=order.pk, to_status=S.REFUNDED, payment_received=True)
     assert Order.objects.get(pk=order.pk).status == S.REFUNDED
     assert available(variant) == 10

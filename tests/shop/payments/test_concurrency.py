@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from shop.orders.models import Order, OrderStatus
+from shop.orders.models import CancelReason, Order, OrderStatus
 from shop.orders.services import order_transition
 from shop.payments import services
 from shop.payments.models import Payment, PaymentStatus, StripeEvent
@@ -48,7 +48,9 @@ def test_one_event_delivered_many_times_at_once(stripe_fake, variant):
 def test_a_late_payment_delivered_many_times_takes_the_stock_once(stripe_fake, variant):
     order = guest_checkout(guest_cart((variant, 4)))
     payment = open_session(order)
-    order_transition(order_id=order.pk, to_status=S.CANCELED)
+    order_transition(
+        order_id=order.pk, to_status=S.CANCELED, cancel_reason=CancelReason.UNPAID
+    )
     assert stock(variant) == 10
     session = stripe_fake.complete_session(payment.stripe_checkout_session_id)
     event = stripe_event("checkout.session.completed", session)

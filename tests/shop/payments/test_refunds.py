@@ -3,9 +3,9 @@
 import pytest
 import stripe
 
-from shop.orders.models import Order, OrderStatus
+from shop.orders.models import CancelReason, Order, OrderStatus
 from shop.orders.services import order_transition
-from shop.payments.models import Payment, PaymentStatus
+from shop.payments.models import Payment, PaymentStatus, Refund
 from shop.payments.services import payment_refund
 from tests.factories import make_product
 from tests.orders_helpers import guest_cart, guest_checkout
@@ -20,7 +20,11 @@ def to_refund(stripe_fake) -> Payment:
     variant = make_product(variants=[{"quantity_available": 1}]).variants.get()
     order = guest_checkout(guest_cart((variant, 1)))
     payment = open_session(order)
-    order_transition(order_id=order.pk, to_status=OrderStatus.CANCELED)
+    order_transition(
+        order_id=order.pk,
+        to_status=OrderStatus.CANCELED,
+        cancel_reason=CancelReason.UNPAID,
+    )
     guest_checkout(guest_cart((variant, 1)))
     deliver_ok(session_completed(stripe_fake, payment))
     payment.refresh_from_db()
@@ -56,16 +60,26 @@ def test_a_transient_error_is_raised_for_the_tasks_retry(
     assert Order.objects.get(pk=to_refund.order_id).status == OrderStatus.REFUNDED
 
 
-def test_a_charge_refunded_already_counts_as_done(stripe_fake, to_refund):
-    stripe_fake.fail_next(
-        400,
-        "invalid_request_error",
-        "Charge has already been refunded.",
-        "charge_already_refunded",
-    )
+def test_a_refund_made_at_stripe_already_is_recorded_as_stripe_has_it(
+    stripe_fake, to_refund
+):
+    """Staff refunded it from Stripe's dashboard first: Stripe answers
+    charge_already_refunded, and the shop records that refund as Stripe has it."""
+    done = stripe_fake.refund_intent(to_refund.stripe_payment_intent_id)
     assert payment_refund(payment_id=to_refund.pk) is True
+    [refund] = Refund.objects.filter(payment=to_refund)
+    assert (refund.stripe_refund_id, refund.status) == (done["id"], "SUCCEEDED")
     assert Payment.objects.get(pk=to_refund.pk).status == PaymentStatus.REFUNDED
     assert Order.objects.get(pk=to_refund.order_id).status == OrderStatus.REFUNDED
+
+
+def test_a_pending_refund_at_stripe_is_not_recorded_as_done(stripe_fake, to_refund):
+    stripe_fake.refund_intent(to_refund.stripe_payment_intent_id, status="pending")
+    assert payment_refund(payment_id=to_refund.pk) is True
+    payment = Payment.objects.get(pk=to_refund.pk)
+    assert (payment.status, payment.amount_refunded) == (PaymentStatus.SUCCEEDED, 0)
+    assert payment.amount_refund_pending == payment.amount_received
+    assert Order.objects.get(pk=to_refund.order_id).status == OrderStatus.CANCELED
 
 
 def test_only_payments_the_shop_decided_to_refund(stripe_fake):

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from shop.orders.models import Order, OrderStatus
+from shop.orders.models import CancelReason, Order, OrderStatus
 from shop.orders.services import order_transition
 from shop.payments import services
 from shop.payments.errors import ErrorCode, PaymentError
@@ -233,7 +233,9 @@ def test_urls_must_be_http(stripe_fake, order, success, cancel, fields):
 
 @pytest.mark.parametrize("status", [OrderStatus.PAID, OrderStatus.CANCELED])
 def test_only_an_order_awaiting_payment(stripe_fake, order, status):
-    order_transition(order_id=order.pk, to_status=status)
+    order_transition(
+        order_id=order.pk, to_status=status, cancel_reason=CancelReason.BUYER
+    )
     for start in (open_session, lambda o: services.payment_intent_create(order=o)):
         error = refused(lambda start=start: start(order))
         assert (error.code, error.field) == (ErrorCode.INVALID_STATUS, "orderId")
@@ -330,7 +332,11 @@ def test_an_order_canceled_while_stripe_answered(stripe_fake, order, monkeypatch
     create = services._attempt_opened
 
     def cancel_first(payment, **kwargs):
-        order_transition(order_id=order.pk, to_status=OrderStatus.CANCELED)
+        order_transition(
+            order_id=order.pk,
+            to_status=OrderStatus.CANCELED,
+            cancel_reason=CancelReason.UNPAID,
+        )
         return create(payment, **kwargs)
 
     monkeypatch.setattr(services, "_attempt_opened", cancel_first)

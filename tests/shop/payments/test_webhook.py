@@ -316,31 +316,53 @@ def paid_by_intent(fake, payment) -> dict:
 
 def test_a_full_refund_refunds_the_order(stripe_fake, intent_payment, order, variant):
     intent = paid_by_intent(stripe_fake, intent_payment)
-    deliver_ok(stripe_event("charge.refunded", charge_refunded(intent)))
+    refund = stripe_fake.refund_intent(intent["id"])
+    deliver_ok(
+        stripe_event("charge.refunded", charge_refunded(intent, refunds=[refund]))
+    )
     payment = fresh(intent_payment)
     assert (payment.status, payment.amount_refunded) == (P.REFUNDED, 5000)
     assert status(order) == S.REFUNDED
     assert stock(variant) == 8  # refunds do not restock: staff decide
 
 
+def test_a_charge_refunded_that_lists_no_refunds_asks_stripe(
+    stripe_fake, intent_payment, order, django_capture_on_commit_callbacks
+):
+    """Newer API versions send charge.refunded without its refunds: their state is
+    fetched from Stripe (a task), never assumed."""
+    intent = paid_by_intent(stripe_fake, intent_payment)
+    stripe_fake.refund_intent(intent["id"], status="pending")
+    with django_capture_on_commit_callbacks() as callbacks:
+        deliver_ok(stripe_event("charge.refunded", charge_refunded(intent)))
+    assert len(callbacks) == 1  # the sync task, enqueued on commit
+    assert fresh(intent_payment).amount_refunded == 0
+    assert services.payment_refunds_sync(payment_id=intent_payment.pk) == 1
+    payment = fresh(intent_payment)
+    assert (payment.status, payment.amount_refunded) == (P.SUCCEEDED, 0)
+    assert payment.amount_refund_pending == 5000
+    assert status(order) == S.PAID
+
+
 def test_a_partial_refund_is_recorded_only(stripe_fake, intent_payment, order):
     intent = paid_by_intent(stripe_fake, intent_payment)
-    deliver_ok(
-        stripe_event("charge.refunded", charge_refunded(intent, amount_refunded=1500))
-    )
+    first = stripe_fake.refund_intent(intent["id"], amount=1500)
+    deliver_ok(stripe_event("refund.created", first))
     payment = fresh(intent_payment)
     assert (payment.status, payment.amount_refunded) == (P.SUCCEEDED, 1500)
     assert status(order) == S.PAID
     assert "Partial refund: 1500 of 5000 usd" in StripeEvent.objects.latest("id").note
-    # the rest, later: cumulative amounts, so the order is refunded now
-    deliver_ok(stripe_event("charge.refunded", charge_refunded(intent)))
+    # the rest, later: the order is refunded once both have succeeded
+    rest = stripe_fake.refund_intent(intent["id"], amount=3500)
+    deliver_ok(stripe_event("refund.created", rest))
     assert fresh(intent_payment).status == P.REFUNDED
     assert status(order) == S.REFUNDED
 
 
 def test_a_refund_reported_before_its_payment(stripe_fake, intent_payment, order):
     intent = stripe_fake.succeed_intent(intent_payment.stripe_payment_intent_id)
-    deliver_ok(stripe_event("charge.refunded", charge_refunded(intent)))
+    refund = stripe_fake.refund_intent(intent["id"])
+    deliver_ok(stripe_event("refund.created", refund))
     assert status(order) == S.PENDING_PAYMENT
     assert fresh(intent_payment).amount_refunded == 5000
     deliver_ok(stripe_event("payment_intent.succeeded", intent))
@@ -357,7 +379,10 @@ def test_a_refund_of_a_session_payment_found_by_its_metadata(
     tells whose it is."""
     session = stripe_fake.complete_session(session_payment.stripe_checkout_session_id)
     intent = stripe_fake.intents[session["payment_intent"]]
-    deliver_ok(stripe_event("charge.refunded", charge_refunded(intent)))
+    refund = stripe_fake.refund_intent(intent["id"])
+    deliver_ok(
+        stripe_event("charge.refunded", charge_refunded(intent, refunds=[refund]))
+    )
     assert fresh(session_payment).amount_refunded == 5000
     deliver_ok(stripe_event("checkout.session.completed", session))
     assert fresh(session_payment).status == P.REFUNDED
@@ -404,7 +429,10 @@ def test_a_second_payment_for_a_paid_order_is_refunded(
     assert fresh(intent_payment).status == P.REFUNDED
     assert status(order) == S.PAID  # the first payment still pays it
     # Stripe then reports the refund: nothing more changes
-    deliver_ok(stripe_event("charge.refunded", charge_refunded(intent)))
+    [refund] = stripe_fake.refunds.values()
+    deliver_ok(
+        stripe_event("charge.refunded", charge_refunded(intent, refunds=[refund]))
+    )
     assert status(order) == S.PAID
     assert stock(variant) == 8
 
