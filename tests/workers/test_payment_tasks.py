@@ -10,6 +10,7 @@ from django.db import transaction
 
 from shop.orders.models import CancelReason, Order, OrderStatus
 from shop.orders.services import order_transition
+from shop.payments import services
 from shop.payments.models import Payment, PaymentStatus
 from tests.factories import make_product
 from tests.orders_helpers import guest_cart, guest_checkout
@@ -72,6 +73,23 @@ def test_canceling_an_order_closes_its_open_session(worker, stripe_fake, variant
         lambda: Payment.objects.get(pk=payment.pk).status == PaymentStatus.EXPIRED
     )
     assert Order.objects.get(pk=order.pk).status == OrderStatus.CANCELED
+
+
+def test_paying_an_order_cancels_its_other_open_intent(worker, stripe_fake, variant):
+    """Two tabs: the hosted page pays the order, the worker cancels the intent the
+    other tab opened, so the buyer cannot pay twice."""
+    order = guest_checkout(guest_cart((variant, 2)))
+    session_payment = open_session(order)
+    intent_payment = services.payment_intent_create(order=order)
+    deliver_ok(session_completed(stripe_fake, session_payment))
+    intent = stripe_fake.intents[intent_payment.stripe_payment_intent_id]
+    assert wait_for(lambda: intent["status"] == "canceled")
+    assert wait_for(
+        lambda: (
+            Payment.objects.get(pk=intent_payment.pk).status == PaymentStatus.CANCELED
+        )
+    )
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.PAID
 
 
 def test_a_late_payment_with_stock_left_is_filled(worker, stripe_fake, variant):
