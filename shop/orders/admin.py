@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db.models import Exists, OuterRef
 
 from shop.orders.errors import OrderError
 from shop.orders.models import CancelReason, Order, OrderLine, OrderStatus
@@ -30,6 +31,7 @@ class PaymentInline(admin.TabularInline):
         "currency",
         "amount_received",
         "amount_refunded",
+        "amount_refund_pending",
         "settles_order",
         "needs_attention",
     )
@@ -71,7 +73,15 @@ class OrderAdmin(admin.ModelAdmin):
     through order_transition (stock, events and emails follow)."""
 
     inlines = [OrderLineInline, PaymentInline]
-    list_display = ("number", "email", "status", "total", "currency", "created_at")
+    list_display = (
+        "number",
+        "email",
+        "status",
+        "total",
+        "currency",
+        "money_needs_attention",
+        "created_at",
+    )
     list_filter = ("status", "created_at")
     search_fields = ("number", "email", "shipping_name")
     date_hierarchy = "created_at"
@@ -139,3 +149,13 @@ class OrderAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         # Orders are records: cancel one (the action above gives its stock back).
         return False
+
+    def get_queryset(self, request):
+        flagged = Payment.objects.filter(order=OuterRef("pk"), needs_attention=True)
+        return super().get_queryset(request).annotate(money_flagged=Exists(flagged))
+
+    @admin.display(boolean=True, description="Payment needs attention")
+    def money_needs_attention(self, order: Order) -> bool:
+        """A payment of the order needs staff: money that did not simply pay it,
+        or a refund Stripe could not complete."""
+        return order.money_flagged

@@ -3,7 +3,7 @@ import json
 from django.contrib import admin
 from django.utils.html import format_html
 
-from shop.payments.models import Payment, StripeEvent
+from shop.payments.models import Payment, Refund, StripeEvent
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -29,10 +29,31 @@ class StripeEventInline(admin.TabularInline):
         return False
 
 
+class RefundInline(admin.TabularInline):
+    model = Refund
+    extra = 0
+    can_delete = False
+    fields = (
+        "created_at",
+        "stripe_refund_id",
+        "amount",
+        "currency",
+        "status",
+        "failure_reason",
+        "updated_at",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdmin):
     """Every attempt to pay an order. Filter on "needs attention" for money that
-    did not simply pay its order (amount mismatch, late or second payments)."""
+    did not simply pay its order (amount mismatch, late or second payments) and
+    for refunds Stripe could not complete. Its refunds are listed with the status
+    Stripe last reported: only a succeeded one gave money back."""
 
     list_display = (
         "order",
@@ -42,6 +63,7 @@ class PaymentAdmin(ReadOnlyAdmin):
         "currency",
         "amount_received",
         "amount_refunded",
+        "amount_refund_pending",
         "settles_order",
         "needs_attention",
         "created_at",
@@ -60,7 +82,7 @@ class PaymentAdmin(ReadOnlyAdmin):
         for field in Payment._meta.fields
         if field.name not in ("needs_attention", "attention_note")
     ]
-    inlines = [StripeEventInline]
+    inlines = [RefundInline, StripeEventInline]
     actions = ("mark_reviewed",)
 
     @admin.action(description="Mark reviewed (clear the attention flag)")

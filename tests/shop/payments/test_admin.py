@@ -5,10 +5,12 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from shop.payments import services
 from shop.payments.models import Payment, StripeEvent
 from tests.factories import make_product
 from tests.orders_helpers import guest_cart, guest_checkout
 from tests.payments_helpers import deliver_ok, open_session, session_completed
+from tests.stripe_fake import stripe_event
 
 pytestmark = pytest.mark.django_db
 
@@ -84,3 +86,23 @@ def test_staff_mark_a_flagged_payment_reviewed(admin_client, paid):
         admin_client, reverse("admin:orders_order_change", args=[order.pk])
     )
     assert "Checkout Session (hosted page)" in order_page  # the payments inline
+
+
+def test_a_failed_refund_shows_on_the_payment_and_its_order(admin_client, stripe_fake):
+    variant = make_product(variants=[{"price": "9.00"}]).variants.get()
+    order = guest_checkout(guest_cart((variant, 1)))
+    payment = services.payment_intent_create(order=order)
+    intent = stripe_fake.succeed_intent(payment.stripe_payment_intent_id)
+    deliver_ok(stripe_event("payment_intent.succeeded", intent))
+    orders = reverse("admin:orders_order_changelist")
+    assert 'alt="False"' in page(admin_client, orders)  # needs no attention yet
+    refund = stripe_fake.refund_intent(intent["id"], status="pending")
+    failed = stripe_fake.refund_becomes(refund["id"], "failed", "lost_or_stolen_card")
+    deliver_ok(stripe_event("refund.failed", failed))
+    assert 'alt="True"' in page(admin_client, orders)
+    detail = page(
+        admin_client, reverse("admin:payments_payment_change", args=[payment.pk])
+    )
+    assert refund["id"] in detail
+    assert "Failed (the money did NOT go back)" in detail
+    assert "lost_or_stolen_card" in detail
