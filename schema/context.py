@@ -1,9 +1,9 @@
 """Who is asking, for resolvers, over HTTP and over WebSocket."""
 
-from django.conf import settings
 from strawberry.types import Info
 
 from shop.accounts.authentication import Authentication, anonymous
+from shop.core.clients import client_ip as shop_client_ip
 
 
 def _request(info: Info):
@@ -33,19 +33,18 @@ def current_user(info: Info):
 def client_ip(info: Info) -> str | None:
     """The client's IP: the connection's, or X-Forwarded-For's behind trusted
     proxies (DJANGO_TRUSTED_PROXY_COUNT)."""
-    request = _request(info)
+    return request_client_ip(_request(info))
+
+
+def request_client_ip(request) -> str | None:
+    """``client_ip`` of a Django request (None for anything else)."""
     meta = getattr(request, "META", None)
     if meta is None:
         return None
-    proxies = settings.TRUSTED_PROXY_COUNT
-    forwarded = [
-        part.strip()
-        for part in meta.get("HTTP_X_FORWARDED_FOR", "").split(",")
-        if part.strip()
-    ]
-    if proxies and len(forwarded) >= proxies:
-        return forwarded[-proxies]
-    return meta.get("REMOTE_ADDR")
+    return shop_client_ip(
+        remote_addr=meta.get("REMOTE_ADDR"),
+        forwarded_for=meta.get("HTTP_X_FORWARDED_FOR"),
+    )
 
 
 def order_grants(info: Info) -> set[int]:

@@ -10,7 +10,8 @@ POSTed body or in GET's ``extensions`` parameter (so a CDN can cache it by URL).
 - Document and hash: the hash must be the document's SHA-256 (HTTP 400
   PERSISTED_QUERY_HASH_MISMATCH otherwise); the document runs, and once it has
   parsed, validated and started to execute it is kept under its hash
-  (shop.core.persisted_queries) for the next requests.
+  (shop.core.persisted_queries) for the next requests, within the registration
+  limits per client and in all (it runs either way).
 - A version other than 1 or a malformed ``persistedQuery``: HTTP 400,
   PERSISTED_QUERY_VERSION_NOT_SUPPORTED or PERSISTED_QUERY_INVALID.
 
@@ -36,6 +37,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from schema.cart.resolvers import SERVICE_UNAVAILABLE
+from shop.core.clients import client_key
 from shop.core.logs import current_scope
 from shop.core.persisted_queries import (
     PersistedQueriesUnavailable,
@@ -198,14 +200,21 @@ async def refusal_over_socket(document: object) -> GraphQLError | None:
     return GraphQLError(refusal.message, extensions={"code": refusal.code})
 
 
-def register_if_it_ran(resolved: Resolved, result: ExecutionResult) -> None:
+def register_if_it_ran(
+    resolved: Resolved, result: ExecutionResult, *, client_ip: str | None
+) -> None:
     """Keep the resolved document under its hash if it parsed, validated and
     started to execute: some data, or an error raised by a field (errors without
-    a path are the document's own: syntax, validation, limits, variables)."""
+    a path are the document's own: syntax, validation, limits, variables). Each
+    client registers within its limit (shop.core.persisted_queries)."""
     if resolved.register is None:
         return
     if result.data is not None or any(error.path for error in result.errors or ()):
-        register_automatic(resolved.register, resolved.request_data.query)
+        register_automatic(
+            resolved.register,
+            resolved.request_data.query,
+            client=client_key(client_ip),
+        )
 
 
 @functools.lru_cache(maxsize=settings.GRAPHQL_DOCUMENT_CACHE_SIZE)

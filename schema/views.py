@@ -9,6 +9,7 @@ from django.http import HttpResponse
 from strawberry.django.views import GraphQLView
 
 from schema import persisted
+from schema.context import request_client_ip
 from schema.graphiql import DEFAULT_QUERY
 from schema.logging import with_request_id
 from shop.core.db_routers import (
@@ -110,7 +111,9 @@ class ShopGraphQLView(GraphQLView):
             request, request_adapter, sub_response, context, root_value, request_data
         )
         if resolved is not None:
-            persisted.register_if_it_ran(resolved, result)
+            persisted.register_if_it_ran(
+                resolved, result, client_ip=request_client_ip(request)
+            )
         return result
 
     def render_graphql_ide(self, request) -> HttpResponse:

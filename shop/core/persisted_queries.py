@@ -6,7 +6,13 @@ registered by itself:
 - ``apq:auto:<sha256>``: documents registered by clients at request time (Apollo's
   automatic persisted queries), each for GRAPHQL_APQ_TTL_SECONDS from its
   registration; a client whose hash has expired registers it again in one more
-  round trip.
+  round trip. Anyone may register, so registration is bounded (``_REGISTER``):
+  at most MAX_DOCUMENT_BYTES per document, GRAPHQL_APQ_REGISTRATIONS_PER_CLIENT
+  new documents per client (an IPv4 address or an IPv6 /64) and
+  GRAPHQL_APQ_REGISTERED_BYTES of new documents from all clients together, per
+  window of GRAPHQL_APQ_TTL_SECONDS. A document lives one window, so what
+  clients keep in Redis is at most twice the total. Over a bound, the document
+  still runs, unregistered: its client sends it in full again next time.
 - ``apq:allowed:<sha256>``: documents registered ahead of time by
   ``manage.py persisted_queries register``. They never expire. With
   GRAPHQL_PERSISTED_QUERIES_ONLY on, they are the only documents the API runs.
@@ -42,6 +48,41 @@ LOCAL_SECONDS = 60.0
 # Documents longer than this are run but never registered automatically: the token
 # limit bounds a document's tokens, not the length of its string literals.
 MAX_DOCUMENT_BYTES = 64 * 1024
+CLIENT_BUDGET_PREFIX = "apq:budget:client:"
+TOTAL_BUDGET_KEY = "apq:budget:total"
+
+# KEYS: the document's key, the client's counter (new documents), the total
+# counter (bytes); ARGV: the document, the TTL (also the counters' window), the
+# client's limit, the total limit, the document's bytes. A document already there
+# has its TTL renewed and costs nothing; a new one is kept only within both
+# limits, and counted. 1: kept; 0: over the client's limit; -1: over the total.
+# One script, so racing registrations cannot all pass a check made before any of
+# them was counted.
+_REGISTER = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+local size = tonumber(ARGV[5])
+if tonumber(redis.call('GET', KEYS[2]) or '0') + 1 > tonumber(ARGV[3]) then
+  return 0
+end
+if tonumber(redis.call('GET', KEYS[3]) or '0') + size > tonumber(ARGV[4]) then
+  return -1
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+if redis.call('INCR', KEYS[2]) == 1 then
+  redis.call('EXPIRE', KEYS[2], ARGV[2])
+end
+if redis.call('INCRBY', KEYS[3], size) == size then
+  redis.call('EXPIRE', KEYS[3], ARGV[2])
+end
+return 1
+"""
+# The total limit is logged at most this often per process (a client over its own
+# limit is not worth a line: it may be an attack, and it is bounded).
+_TOTAL_WARNING_SECONDS = 300.0
+_total_warned_at: float | None = None
 
 
 class PersistedQueriesUnavailable(Exception):
@@ -74,6 +115,13 @@ def _remember(sha256_hash: str, document: str, *, allow_listed: bool) -> None:
         while _known and len(_known) >= max(settings.GRAPHQL_DOCUMENT_CACHE_SIZE, 1):
             del _known[next(iter(_known))]  # the oldest
         _known[sha256_hash] = _Known(document, allow_listed, time.monotonic())
+
+
+def forget_in_process(sha256_hash: str) -> None:
+    """Forget one document here (its registration is gone: the next ``find``
+    asks Redis)."""
+    with _known_lock:
+        _known.pop(sha256_hash, None)
 
 
 def forget_all_in_process() -> None:
@@ -167,22 +215,45 @@ async def alookup(sha256_hash: str) -> str | None:
 # ---------------------------------------------------------------- registering
 
 
-def register_automatic(sha256_hash: str, document: str) -> bool:
+def register_automatic(sha256_hash: str, document: str, *, client: str) -> bool:
     """Keep ``document`` (whose hash the caller verified, and which parsed and
-    validated) under its hash for GRAPHQL_APQ_TTL_SECONDS. False when it is too
-    long to keep, is not valid UTF-8, or Redis does not answer (logged): the
-    client then sends it in full again next time, nothing else is lost."""
+    validated) under its hash for GRAPHQL_APQ_TTL_SECONDS, if ``client`` (a
+    shop.core.clients.client_key) and all clients together are within their
+    registration limits. False when it is not kept: too long, not valid UTF-8,
+    over a limit, or Redis does not answer (logged); the client then sends it in
+    full again next time, nothing else is lost."""
+    global _total_warned_at
     try:
-        if len(document.encode()) > MAX_DOCUMENT_BYTES:
-            return False
+        encoded = document.encode()
     except UnicodeEncodeError:  # a lone surrogate: not a text Redis can keep
         return False
+    if len(encoded) > MAX_DOCUMENT_BYTES:
+        return False
     try:
-        get_redis_connection("default").set(
-            AUTO_PREFIX + sha256_hash, document, ex=settings.GRAPHQL_APQ_TTL_SECONDS
+        kept = get_redis_connection("default").eval(
+            _REGISTER,
+            3,
+            AUTO_PREFIX + sha256_hash,
+            CLIENT_BUDGET_PREFIX + client,
+            TOTAL_BUDGET_KEY,
+            encoded,
+            settings.GRAPHQL_APQ_TTL_SECONDS,
+            settings.GRAPHQL_APQ_REGISTRATIONS_PER_CLIENT,
+            settings.GRAPHQL_APQ_REGISTERED_BYTES,
+            len(encoded),
         )
     except RedisError:
         logger.exception("Persisted queries unavailable; a document was not kept")
+        return False
+    if kept == -1:
+        now = time.monotonic()
+        if _total_warned_at is None or now - _total_warned_at > _TOTAL_WARNING_SECONDS:
+            _total_warned_at = now
+            logger.warning(
+                "Clients registered GRAPHQL_APQ_REGISTERED_BYTES of persisted "
+                "queries in this window: new documents run unregistered until it ends"
+            )
+    if kept != 1:
         return False
     _remember(sha256_hash, document, allow_listed=False)
     return True

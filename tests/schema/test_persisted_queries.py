@@ -320,6 +320,64 @@ def test_a_lone_surrogate_is_answered_not_kept(http, catalog):
     assert mismatch.status_code == 400
 
 
+def _documents(count: int, start: int = 0) -> list[str]:
+    return [
+        f"query D{number} {{ products(first: {number % 50 + 1}) {{ totalCount }} }}"
+        for number in range(start, start + count)
+    ]
+
+
+def _register_as(client: Client, document: str):
+    response = client.post(
+        "/graphql/",
+        json.dumps({"query": document, "extensions": apq(document)}),
+        content_type="application/json",
+    )
+    assert response.json()["data"]["products"]["totalCount"] == 2
+    return response
+
+
+def test_one_client_registers_at_most_its_quota_of_new_documents(catalog, settings):
+    settings.GRAPHQL_APQ_REGISTRATIONS_PER_CLIENT = 2
+    client = Client(REMOTE_ADDR="203.0.113.7")
+    documents = _documents(3)
+    for document in documents:
+        _register_as(client, document)  # each runs, registered or not
+
+    assert set(stored()) == {sha(documents[0]), sha(documents[1])}
+    # Sending a registered document again registers nothing new.
+    _register_as(client, documents[0])
+    # The client gets PersistedQueryNotFound for the third and keeps sending it in
+    # full; another client has a quota of its own.
+    persisted_queries.forget_all_in_process()
+    assert Http().post(extensions=apq(documents[2])).json() == NOT_FOUND_BODY
+    _register_as(Client(REMOTE_ADDR="203.0.113.8"), documents[2])
+    assert set(stored()) == {sha(document) for document in documents}
+    window = get_redis_connection("default").ttl(
+        next(get_redis_connection("default").scan_iter(match="apq:budget:client:*"))
+    )
+    assert 0 < window <= settings.GRAPHQL_APQ_TTL_SECONDS
+
+
+def test_a_client_s_ipv6_network_shares_one_registration_quota(catalog, settings):
+    settings.GRAPHQL_APQ_REGISTRATIONS_PER_CLIENT = 1
+    first, second, third = _documents(3)
+    _register_as(Client(REMOTE_ADDR="2001:db8:5:6::1"), first)
+    _register_as(Client(REMOTE_ADDR="2001:db8:5:6:ffff::2"), second)  # same /64
+    _register_as(Client(REMOTE_ADDR="2001:db8:5:7::1"), third)
+    assert set(stored()) == {sha(first), sha(third)}
+
+
+def test_all_clients_together_register_at_most_the_total_bytes(catalog, settings):
+    documents = _documents(4)
+    size = len(documents[0].encode())
+    assert {len(document.encode()) for document in documents} == {size}
+    settings.GRAPHQL_APQ_REGISTERED_BYTES = 3 * size
+    for number, document in enumerate(documents):
+        _register_as(Client(REMOTE_ADDR=f"198.51.100.{number}"), document)
+    assert set(stored()) == {sha(document) for document in documents[:3]}
+
+
 def test_the_request_line_names_the_miss(http, log_output):
     http.post(extensions=apq(NAMES))
     assert log_output.request_line()["errors"] == ["PERSISTED_QUERY_NOT_FOUND"]
