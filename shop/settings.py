@@ -486,6 +486,17 @@ GRAPHQL_COST_LIST_SIZE = env.int("GRAPHQL_COST_LIST_SIZE", default=5)
 # by its SHA-256 is kept in Redis this many seconds (then registered again on the
 # client's next use, one more round trip).
 GRAPHQL_APQ_TTL_SECONDS = env.int("GRAPHQL_APQ_TTL_SECONDS", default=86_400)
+# Anyone may register a document, so registration is bounded per window of
+# GRAPHQL_APQ_TTL_SECONDS: new documents per client (an IPv4 address or an IPv6
+# /64), and bytes of new documents from all clients together (what registered
+# documents hold in Redis stays under twice that). Over a limit the document still
+# runs, unregistered. Documents over 64 KiB are never registered.
+GRAPHQL_APQ_REGISTRATIONS_PER_CLIENT = env.int(
+    "GRAPHQL_APQ_REGISTRATIONS_PER_CLIENT", default=100
+)
+GRAPHQL_APQ_REGISTERED_BYTES = env.int(
+    "GRAPHQL_APQ_REGISTERED_BYTES", default=16 * 1024 * 1024
+)
 # Run only documents registered ahead of time (manage.py persisted_queries
 # register): any other is refused with PERSISTED_QUERY_NOT_ALLOWED, and clients
 # cannot register documents themselves.
@@ -502,6 +513,16 @@ GRAPHQL_RESPONSE_CACHE = env.bool("GRAPHQL_RESPONSE_CACHE", default=True)
 GRAPHQL_RESPONSE_CACHE_TTL = env.int("GRAPHQL_RESPONSE_CACHE_TTL", default=300)
 GRAPHQL_RESPONSE_CACHE_MAX_BYTES = env.int(
     "GRAPHQL_RESPONSE_CACHE_MAX_BYTES", default=1_048_576
+)
+# What the cache keeps per window of GRAPHQL_RESPONSE_CACHE_TTL, in bytes of
+# entries: for one client (an IPv4 address or an IPv6 /64; allow-listed documents
+# are not counted against it), and for all clients together (entries live one
+# window, so the cache holds at most twice that). Beyond, answers are not kept.
+GRAPHQL_RESPONSE_CACHE_CLIENT_BYTES = env.int(
+    "GRAPHQL_RESPONSE_CACHE_CLIENT_BYTES", default=8 * 1024 * 1024
+)
+GRAPHQL_RESPONSE_CACHE_TOTAL_BYTES = env.int(
+    "GRAPHQL_RESPONSE_CACHE_TOTAL_BYTES", default=128 * 1024 * 1024
 )
 # Cache-Control max-age of anonymous catalog GETs: how long a CDN or a browser may
 # reuse one. Nothing can recall it in that time (a price or stock change shows up
