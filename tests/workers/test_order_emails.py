@@ -11,7 +11,7 @@ from django.core.mail import EmailMessage
 from django.db import transaction
 from django.utils import timezone
 
-from shop.orders.models import Order, OrderStatus
+from shop.orders.models import CancelReason, Order, OrderStatus
 from shop.orders.notifications import EmailOutcome, OrderEmailClaimed, order_email_send
 from shop.orders.services import order_transition
 from tests.factories import make_product
@@ -90,7 +90,11 @@ def test_no_email_when_the_transaction_rolls_back(worker, variant):
 def test_cancellation_email(worker, variant):
     order = guest_checkout(guest_cart((variant, 1)), email="ada@example.com")
     wait_for_mail(1)
-    order_transition(order_id=order.pk, to_status=OrderStatus.CANCELED)
+    order_transition(
+        order_id=order.pk,
+        to_status=OrderStatus.CANCELED,
+        cancel_reason=CancelReason.BUYER,
+    )
     messages = wait_for_mail(2)
     assert messages[1].subject == f"Your order {order.number} was canceled"
     assert "1 x Desk Lamp (Brass)" in messages[1].body
