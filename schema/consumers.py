@@ -2,10 +2,13 @@
 subscriptions) and the legacy graphql-ws (subscriptions), signed in by the
 ``connection_init`` payload.
 
-A connection's rights follow its user: each operation re-reads the user and checks
-the access token's expiry, and the socket is closed (4403) when the token expires
-or the user is deactivated, so no subscription outlives them. A client renews by
-reconnecting with a fresh access token.
+A connection's rights follow its user: each operation, and each subscription
+event before it is delivered, re-reads the user and checks the access token's
+expiry, and the socket is closed (4403) when the token expires, the user is
+deactivated or loses a staff right it held when the socket opened (a permission,
+staff or superuser status), so no subscription outlives them. A socket that
+receives nothing is re-checked every RECHECK_SECONDS. A client renews by
+reconnecting with a fresh access token (and gets the rights it has then).
 """
 
 import asyncio
@@ -44,6 +47,7 @@ from shop.accounts.authentication import (
 from shop.accounts.events import USER_REVOKED, user_group
 from shop.core.channel_layers import group_fanout
 from shop.core.logs import LogScope, enter_scope, exit_scope
+from shop.core.permissions import staff_permissions
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +55,25 @@ logger = logging.getLogger(__name__)
 RECHECK_SECONDS = 60.0
 EXPIRED = "The access token has expired: refresh it and reconnect."
 DISABLED = "The account is disabled."
+RIGHTS_WITHDRAWN = "The account's rights have changed: reconnect."
+NO_RIGHTS: frozenset[str] = frozenset()
+
+
+def _signed_in(authorization: str | None) -> tuple[Authentication, frozenset[str]]:
+    """The connection's authentication, and the staff rights it opens with."""
+    auth = authenticate_bearer(authorization)
+    return auth, staff_permissions(auth.user) if not auth.error else NO_RIGHTS
+
+
+def _standing(user_id: int, rights: frozenset[str]):
+    """The user re-read, or None and why the socket must close: deactivated, or
+    a right it was opened with withdrawn (rights gained are simply used)."""
+    user = active_user(user_id)
+    if user is None:
+        return None, DISABLED
+    if not rights <= staff_permissions(user):
+        return None, RIGHTS_WITHDRAWN
+    return user, None
 
 
 class ShopTransportWSHandler(BaseGraphQLTransportWSHandler):
@@ -198,6 +221,7 @@ class ShopGraphQLWSConsumer(GraphQLWSConsumer):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._watchdog: asyncio.Task | None = None
+        self._refused = False
 
     # ---------------------------------------------------------------- who
 
@@ -206,32 +230,46 @@ class ShopGraphQLWSConsumer(GraphQLWSConsumer):
         authorization = params.get("authorization") or params.get("Authorization")
         if authorization is not None and not isinstance(authorization, str):
             raise ConnectionRejectionError({"reason": "authorization must be a string"})
-        auth = await database_sync_to_async(authenticate_bearer)(authorization)
+        auth, rights = await database_sync_to_async(_signed_in)(authorization)
         if auth.error:
             raise ConnectionRejectionError({"reason": auth.error})
         context["auth"] = auth
         if auth.is_authenticated:
             context["user_id"] = auth.user.pk
             context["expires_at"] = access_token_expiry(authorization)
+            context["rights"] = rights
             self._watchdog = asyncio.create_task(
-                self._watch(auth.user.pk, context["expires_at"])
+                self._watch(auth.user.pk, context["expires_at"], rights)
             )
         return UNSET
 
     async def operation_auth(self, context: dict) -> Authentication | None:
-        """The connection's authentication checked now: the token unexpired and the
-        user still active (re-read). None when it is not: the socket is closed."""
+        """The connection's authentication checked now: the token unexpired, the
+        user still active and holding the staff rights the socket opened with
+        (re-read). None when it is not: the socket is closed."""
+        if self._refused:
+            return None
         user_id = context.get("user_id")
         if user_id is None:
             return context.get("auth") or anonymous()
         if time.time() >= context["expires_at"]:
-            await self.close(code=4403, reason=EXPIRED)
+            await self.refuse(EXPIRED)
             return None
-        user = await database_sync_to_async(active_user)(user_id)
+        user, refusal = await database_sync_to_async(_standing)(
+            user_id, context.get("rights", NO_RIGHTS)
+        )
         if user is None:
-            await self.close(code=4403, reason=DISABLED)
+            await self.refuse(refusal)
             return None
         return Authentication(user)
+
+    async def refuse(self, reason: str) -> None:
+        """Close the socket with 4403, once (the watchdog, a new operation and a
+        subscription's event may notice at the same time)."""
+        if self._refused:
+            return
+        self._refused = True
+        await self.close(code=4403, reason=reason)
 
     async def operation_context(self, connection: dict, scope: LogScope):
         """A fresh context per operation, like a request over HTTP."""
@@ -244,25 +282,33 @@ class ShopGraphQLWSConsumer(GraphQLWSConsumer):
             "auth": auth,
             "user_id": connection.get("user_id"),
             "expires_at": connection.get("expires_at"),
+            "rights": connection.get("rights", NO_RIGHTS),
             "connection_params": connection.get("connection_params"),
         }
 
-    async def _watch(self, user_id: int, expires_at: float) -> None:
-        """Close the socket when the token expires or the user is deactivated
-        (the deactivation event, or the periodic re-read for changes that sent
-        none)."""
+    async def _watch(
+        self, user_id: int, expires_at: float, rights: frozenset[str]
+    ) -> None:
+        """Close the socket when the token expires, the user is deactivated (the
+        deactivation event) or, found by the periodic re-read, deactivated
+        without an event or stripped of a staff right the socket opened with."""
         async with self.listen(USER_REVOKED, [user_group(user_id)]) as events:
             while True:
                 left = expires_at - time.time()
                 if left <= 0:
-                    await self.close(code=4403, reason=EXPIRED)
+                    await self.refuse(EXPIRED)
                     return
                 try:
                     await asyncio.wait_for(events.get(), min(left, RECHECK_SECONDS))
                 except TimeoutError:
-                    if await database_sync_to_async(active_user)(user_id):
+                    user, refusal = await database_sync_to_async(_standing)(
+                        user_id, rights
+                    )
+                    if user is not None:
                         continue
-                await self.close(code=4403, reason=DISABLED)
+                    await self.refuse(refusal)
+                    return
+                await self.refuse(DISABLED)
                 return
 
     async def disconnect(self, code: int) -> None:

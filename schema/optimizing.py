@@ -4,8 +4,25 @@ keyset-paged querysets whose sort columns must survive the optimizer."""
 from django.db.models import QuerySet
 from graphql import get_named_type
 from strawberry.types import Info
-from strawberry_django.optimizer import OptimizerStore, optimize
+from strawberry_django.optimizer import (
+    DjangoOptimizerExtension,
+    OptimizerStore,
+    optimize,
+)
+from strawberry_django.optimizer import optimizer as current_optimizer
 from strawberry_django.utils.gql_compat import get_sub_field_selections
+
+
+def optimized(queryset: QuerySet, info: Info) -> QuerySet:
+    """``queryset`` optimized for what ``info``'s field selects, as the schema's
+    optimizer does over HTTP: related objects whose types have a ``get_queryset``
+    are prefetched through it (a variant of an unpublished product is None).
+
+    For a resolver running where no execution set the optimizer: a subscription's
+    events are executed after strawberry's ``on_execute`` has ended.
+    """
+    extension = current_optimizer.get() or DjangoOptimizerExtension()
+    return extension.optimize(queryset, info=info)
 
 
 def optimize_for_subfield(

@@ -6,10 +6,16 @@ joins its group before it reads anything, and skips what it has seen (the same
 event can arrive through both groups on one socket): each change once, in order.
 An event's result is computed once per process for every subscription asking the
 same (schema.shared_results) and sent to each.
+
+An event's ``order`` is read as ``order(id:)`` / ``order(token:)`` reads it over
+HTTP, for the same viewer: through OrderType's queryset and the optimizer, so its
+lines' variants and products go through their own types' querysets (an
+unpublished product's variant is null for a buyer). Before each event goes out
+the socket's rights are checked again (schema.consumers): the event resolves for
+the user as re-read, or the socket is closed with 4403.
 """
 
 import asyncio
-from collections import OrderedDict
 from collections.abc import AsyncGenerator
 from datetime import datetime
 
@@ -18,9 +24,12 @@ from channels.db import database_sync_to_async
 from graphql import GraphQLError
 from strawberry import relay
 from strawberry.types import Info
+from strawberry_django.queryset import run_type_get_queryset
 
+from schema.context import order_grants
 from schema.errors import graphql_error
 from schema.ids import node_pk
+from schema.optimizing import optimized
 from schema.orders.types import OrderStatus, OrderType
 from schema.shared_results import SharedResults
 from shop.orders.errors import ErrorCode, OrderError
@@ -41,29 +50,20 @@ class OrderStatusEvent:
     at: datetime = strawberry.field(description="When the change was made.")
 
     @strawberry.field(description="The order as it is now.")
-    async def order(self) -> OrderType:
-        return await _order_at(self.order_id, self.at)
+    async def order(self, info: Info) -> OrderType:
+        return await database_sync_to_async(_visible_order)(info, self.order_id)
 
 
-def _order(order_id: int) -> Order:
-    return Order.objects.prefetch_related("lines").get(pk=order_id)
-
-
-# One read of an order per event and process, however many subscribers it goes
-# to (a thousand followers of one order would otherwise read it a thousand times).
-_LOADS: "OrderedDict[tuple, asyncio.Future]" = OrderedDict()
-_LOADS_KEPT = 256
-
-
-async def _order_at(order_id: int, at: datetime) -> Order:
-    key = (id(asyncio.get_running_loop()), order_id, at)
-    load = _LOADS.get(key)
-    if load is None:
-        load = asyncio.ensure_future(database_sync_to_async(_order)(order_id))
-        _LOADS[key] = load
-        while len(_LOADS) > _LOADS_KEPT:
-            _LOADS.popitem(last=False)
-    return await asyncio.shield(load)
+def _visible_order(info: Info, order_id: int) -> Order:
+    """The order as HTTP's order field reads it for this viewer (one read per
+    event and viewer: schema.shared_results shares it between the subscriptions
+    asking the same)."""
+    orders = Order.objects.filter(pk=order_id)
+    orders = optimized(run_type_get_queryset(orders, OrderType, info), info)
+    order = orders.first()
+    if order is None:  # rights are checked before delivery: not expected
+        raise graphql_error(OrderError(ErrorCode.NOT_FOUND, NOT_FOUND))
+    return order
 
 
 def _event(message: dict) -> OrderStatusEvent:
@@ -98,6 +98,20 @@ async def _auth(info: Info):
     if auth is None:  # the socket was closed: its token or user is gone
         raise graphql_error(OrderError(ErrorCode.INVALID, "The connection is closed."))
     return auth
+
+
+async def _recheck(info: Info) -> None:
+    """Returns when the next event may go out: the token unexpired, the user
+    active and holding every right the socket was opened with, re-read now. The
+    event then resolves for the user as re-read, as a request over HTTP would.
+
+    Otherwise the socket is being closed with 4403: this waits until its end
+    cancels the subscription, so nothing more is sent on it.
+    """
+    auth = await info.context["ws"].operation_auth(info.context)
+    if auth is None:
+        await asyncio.get_running_loop().create_future()
+    info.context["auth"] = auth
 
 
 def _unauthenticated(message: str) -> GraphQLError:
@@ -143,6 +157,8 @@ class OrderSubscription:
                 OrderError(ErrorCode.NOT_FOUND, NOT_FOUND, field="orderId")
             )
         pk = found["pk"]
+        if token is not None:  # as order(token:) grants it over HTTP
+            order_grants(info).add(pk)
         shared = SharedResults(info)
         async with info.context["ws"].listen(EVENT_TYPE, [order_group(pk)]) as events:
             last = None
@@ -162,6 +178,7 @@ class OrderSubscription:
                 if message["order_id"] != pk or (last is not None and at <= last):
                     continue  # another order's, or seen already
                 last = at
+                await _recheck(info)
                 event = _event(message)
                 if not await shared.send(event, _event_key(message)):
                     yield event
@@ -189,6 +206,7 @@ class OrderSubscription:
                 if order_id in seen and at <= seen[order_id]:
                     continue  # the same event through order.<id> on this socket
                 seen[order_id] = at
+                await _recheck(info)
                 event = _event(message)
                 if not await shared.send(event, _event_key(message)):
                     yield event

@@ -14,3 +14,13 @@ def staff_may(user, permission: str) -> bool:
         and user.is_staff
         and user.has_perm(permission)
     )
+
+
+def staff_permissions(user) -> frozenset[str]:
+    """The permissions ``staff_may`` grants ``user`` ("app.codename"; every one
+    for a superuser): none unless the user is active staff."""
+    if not (
+        getattr(user, "is_authenticated", False) and user.is_active and user.is_staff
+    ):
+        return frozenset()
+    return frozenset(user.get_all_permissions())
