@@ -6,19 +6,24 @@ An ASGI middleware in front of Django's HTTP application (shop/asgi.py). For
 1. Lets through untouched what it must not answer: another path or method, a
    plain-HTTP request that Django would redirect to HTTPS (SECURE_SSL_REDIRECT),
    a Host that is not in ALLOWED_HOSTS (Django answers 400), the GraphiQL page,
-   streaming (multipart, SSE) requests, anything it cannot read.
+   streaming (multipart, SSE) requests, a POST whose media type is not
+   ``application/json``, and anything it cannot read or key (a lone surrogate,
+   ``"\ud800"`` in JSON, is no UTF-8: Django answers it as it would without the
+   cache). Whatever goes wrong while it reads a request, Django answers it.
 2. Lets through, never cached, anything with an ``Authorization`` header: the API
    knows users by their Bearer token only (never by cookie), so a request without
    one is anonymous and its answer cannot depend on who asks. Such GETs are told
    ``Cache-Control: private, no-store``.
 3. Looks the request up in one Redis round trip (``MGET`` of the catalog version
-   and the entry), keyed by the SHA-256 of the document (the hash an Apollo
+   and the entry, plus whether its document is registered when that decides how
+   Django answers it), keyed by the SHA-256 of the document (the hash an Apollo
    persisted-query request names, so a hash-only request shares the entry of the
-   full text), the canonical JSON of the variables, the operation name, the
-   Origin (CORS headers differ by origin) and whether the request is HTTPS (HSTS).
-   An entry made under the current catalog version is answered at once: status,
-   the headers Django produced for it (security, CORS), a new ``X-Request-ID``,
-   ``X-Cache: HIT``; no thread, no database, no GraphQL.
+   full text), the variables the operation declares as it receives them (coerced,
+   defaults applied: undeclared ones never reach the answer), the operation name,
+   the Origin (CORS headers differ by origin) and whether the request is HTTPS
+   (HSTS). An entry made under the current catalog version is answered at once:
+   status, the headers Django produced for it (security, CORS), a new
+   ``X-Request-ID``, ``X-Cache: HIT``; no thread, no database, no GraphQL.
 4. Otherwise hands the request to Django (a POST body it read is replayed) and,
    for a cacheable document, keeps the answer under the version read *before*
    Django ran, so a catalog change committed meanwhile makes it unusable at once
@@ -33,10 +38,20 @@ Authorization`` (a CDN or browser keeps them that long: no version reaches it);
 POST answers carry no Cache-Control (HTTP caches never keep them) but share the
 server-side entries.
 
+What is kept is bounded (``_STORE``): per window of GRAPHQL_RESPONSE_CACHE_TTL,
+GRAPHQL_RESPONSE_CACHE_CLIENT_BYTES of entries per client (allow-listed documents
+aside) and GRAPHQL_RESPONSE_CACHE_TOTAL_BYTES in all. A document that must be
+registered to run (allow-list mode, a hash-only request) is answered and kept
+only while it is: a removal from the allow-list stops both at once (and this
+process forgets the document, so Django refuses it). With read replicas, no
+answer computed within REPLICA_LAG_SECONDS of the last catalog change is kept
+(shop.catalog.cache_version.replica_lag_seconds).
+
 Redis down: the cache is skipped for a few seconds at a time (one warning per
 outage), every request goes to Django; nothing fails because of it. A catalog
 change whose version bump failed (Redis down at that commit) can be served stale
-until GRAPHQL_RESPONSE_CACHE_TTL ends.
+until GRAPHQL_RESPONSE_CACHE_TTL ends. A ``rediss://`` URL's ``ssl_*`` options
+are honoured as redis-py honours them for the rest of the shop.
 """
 
 import asyncio
@@ -54,6 +69,7 @@ from urllib.parse import parse_qsl
 
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
+from django.utils.http import parse_header_parameters
 from graphql import (
     FieldNode,
     FragmentDefinitionNode,
@@ -62,14 +78,32 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
+    VariableDefinitionNode,
+    ast_from_value,
     parse,
+    print_ast,
+    type_from_ast,
 )
+from graphql.execution.values import get_variable_values
 from prometheus_client import Counter
+from redis.asyncio.connection import SSLConnection as AsyncSSLConnection
 from redis.connection import SSLConnection, parse_url
 
-from shop.catalog.cache_version import new_version, version_key
+from shop.catalog.cache_version import (
+    VERSION_SET,
+    new_version,
+    replica_lag_seconds,
+    version_changed_at,
+    version_key,
+)
 from shop.core import metrics
+from shop.core.clients import client_ip, client_key
 from shop.core.logs import LogScope, enter_scope, exit_scope, sane_request_id
+from shop.core.persisted_queries import (
+    ALLOWED_PREFIX,
+    AUTO_PREFIX,
+    forget_in_process,
+)
 from shop.core.persisted_queries import alookup as persisted_document
 
 logger = logging.getLogger(__name__)
@@ -116,8 +150,10 @@ _STREAM_ACCEPTS = ("multipart/mixed", "text/event-stream")
 RESPONSE_CACHE = Counter(
     "shop_graphql_response_cache",
     "Cacheable GraphQL requests by outcome: hit (answered from Redis), miss "
-    "(answered by Django), stored (a miss kept for the next ones), unavailable "
-    "(Redis did not answer).",
+    "(answered by Django), stored (a miss kept for the next ones), over_budget "
+    "(a miss not kept: its client, or all clients, made the cache keep "
+    "GRAPHQL_RESPONSE_CACHE_CLIENT_BYTES or _TOTAL_BYTES this window), "
+    "unavailable (Redis did not answer).",
     ["outcome"],
 )
 
@@ -159,7 +195,8 @@ class CacheRequest:
     document_hash: str
     document: str | None  # None: an Apollo persisted-query request (hash only)
     operation_name: str | None
-    variables: str  # canonical JSON
+    variables: str  # canonical JSON, as sent (declared or not)
+    registers: bool = False  # the document and its hash: Django registers it
 
 
 def _canonical(value: object) -> str:
@@ -194,10 +231,19 @@ def cache_request(data: object) -> CacheRequest | None:
         if not isinstance(sha256_hash, str) or not _HASH.fullmatch(sha256_hash):
             return None
         sha256_hash = sha256_hash.lower()
-    if document is not None:
+    canonical_variables = _canonical(variables or {})
+    try:
+        # A lone surrogate ("\ud800" in JSON) is not UTF-8: nothing to key it by.
+        canonical_variables.encode()
+        if operation_name is not None:
+            operation_name.encode()
+        encoded = None if document is None else document.encode()
+    except UnicodeEncodeError:
+        return None
+    if encoded is not None:
         if len(document) > DOCUMENT_LIMIT:
             return None
-        own_hash = hashlib.sha256(document.encode()).hexdigest()
+        own_hash = hashlib.sha256(encoded).hexdigest()
         if sha256_hash is not None and sha256_hash != own_hash:
             return None  # Django refuses the mismatch
         sha256_hash = own_hash
@@ -207,7 +253,8 @@ def cache_request(data: object) -> CacheRequest | None:
         document_hash=sha256_hash,
         document=document,
         operation_name=operation_name,
-        variables=_canonical(variables or {}),
+        variables=canonical_variables,
+        registers=document is not None and bool(extensions),
     )
 
 
@@ -235,6 +282,8 @@ def _query_params(query_string: bytes) -> dict | None:
 class Classified:
     cacheable: bool
     operation: str | None = None  # the operation's name, for logs and metrics
+    # The variables the operation declares: the only ones its answer depends on.
+    variable_definitions: tuple[VariableDefinitionNode, ...] = ()
 
 
 _NOT_CACHEABLE = Classified(cacheable=False)
@@ -289,24 +338,73 @@ def classify(document: str, operation_name: str | None) -> Classified:
                     seen.add(name)
                     pending.append(fragment.selection_set)
     return Classified(
-        cacheable=True, operation=operation.name.value if operation.name else None
+        cacheable=True,
+        operation=operation.name.value if operation.name else None,
+        variable_definitions=tuple(operation.variable_definitions or ()),
     )
 
 
-def classified(request: CacheRequest, document: str) -> Classified:
-    """``classify``, remembered per document hash and operation name."""
+def classified_before(request: CacheRequest) -> Classified | None:
+    """What ``classified`` found for this document and operation, if it still
+    remembers (a hash names one text forever)."""
     key = (request.document_hash, request.operation_name)
     with _classified_lock:
         found = _classified.get(key)
         if found is not None:
             _classified.move_to_end(key)
-            return found
+        return found
+
+
+def classified(request: CacheRequest, document: str) -> Classified:
+    """``classify``, remembered per document hash and operation name."""
+    found = classified_before(request)
+    if found is not None:
+        return found
     found = classify(document, request.operation_name)
+    key = (request.document_hash, request.operation_name)
     with _classified_lock:
         _classified[key] = found
         while len(_classified) > _CLASSIFIED_SIZE:
             _classified.popitem(last=False)
     return found
+
+
+def declared_variables(kind: Classified, variables: object) -> str | None:
+    """The variables as the operation receives them: those it declares, coerced
+    to their types, defaults applied (``{"first": 1.0}``, ``{"first": 1}`` and
+    ``{"first": 1, "junk": ...}`` are one), each printed as a GraphQL literal
+    (input fields in the type's order), an omitted one told from a null. None when
+    they do not coerce: Django answers the errors, nothing is cached.
+
+    Undeclared variables never reach the answer, so keying on them would only let
+    a client make as many entries as it likes of one answer."""
+    from schema import schema
+
+    graphql_schema = schema._schema
+    try:
+        coerced = get_variable_values(
+            graphql_schema, kind.variable_definitions, variables or {}
+        )
+        if not isinstance(coerced, dict):
+            return None  # errors
+        printed: list[list[str]] = []
+        for definition in kind.variable_definitions:
+            name = definition.variable.name.value
+            if name not in coerced:
+                printed.append([name])
+                continue
+            input_type = type_from_ast(graphql_schema, definition.type)
+            node = (
+                None
+                if input_type is None
+                else ast_from_value(coerced[name], input_type)
+            )
+            if node is None:
+                return None
+            printed.append([name, print_ast(node)])
+    except (GraphQLError, RecursionError, TypeError, ValueError, AttributeError):
+        return None
+    return _canonical(printed)
 
 
 # ---------------------------------------------------------------- keys
@@ -340,20 +438,26 @@ def _prefix() -> str:
     return f"{prefix}:" if prefix else ""
 
 
-def entry_key(request: CacheRequest, *, origin: str | None, secure: bool) -> str:
-    """The Redis key of the answer to ``request`` (whatever the catalog version:
-    the version is kept inside the entry)."""
+def entry_key(
+    request: CacheRequest, *, variables: str, origin: str | None, secure: bool
+) -> str:
+    """The Redis key of the answer to ``request`` with its ``declared_variables``
+    (whatever the catalog version: the version is kept inside the entry)."""
     identity = _canonical(
         [
             request.document_hash,
             request.operation_name,
-            request.variables,
+            variables,
             origin,
             secure,
         ]
     )
-    digest = hashlib.sha256(identity.encode()).hexdigest()
+    digest = hashlib.sha256(identity.encode(errors="surrogatepass")).hexdigest()
     return f"{_prefix()}gql:response:{fingerprint()}:{digest}"
+
+
+def _budget_key(name: str) -> str:
+    return f"{_prefix()}gql:budget:{name}"
 
 
 def entry_encode(
@@ -388,7 +492,7 @@ def entry_encode(
 _MEMO_SIZE = 1024
 _MEMO_RAW_LIMIT = 16 * 1024
 _requests: dict[tuple[bool, bytes], tuple[CacheRequest | None, bool]] = {}
-_keys: dict[tuple[CacheRequest, str | None, bool], str] = {}
+_keys: dict[tuple[CacheRequest, str | None, bool], tuple[str, Classified]] = {}
 _metas: dict[tuple[bytes, bool], tuple[tuple, str | None]] = {}
 _hosts: dict[tuple[str, tuple], bool] = {}
 
@@ -421,11 +525,35 @@ def _request_of(is_get: bool, raw: bytes) -> tuple[CacheRequest | None, bool]:
     return found
 
 
-def _entry_key_of(request: CacheRequest, origin: str | None, secure: bool) -> str:
-    found = _keys.get((request, origin, secure))
-    if found is None:
-        found = entry_key(request, origin=origin, secure=secure)
-        _remember(_keys, (request, origin, secure), found)
+async def _keyed(
+    request: CacheRequest, origin: str | None, secure: bool
+) -> tuple[str, Classified] | None:
+    """The entry key of a cacheable request and its operation; None when the
+    request is not cacheable (or its hash names no document this process can
+    find). A hash-only request's document is looked up once per process: after
+    that, the classification and the key are remembered."""
+    memo_key = (request, origin, secure)
+    found = _keys.get(memo_key)
+    if found is not None:
+        return found
+    kind = classified_before(request)
+    if kind is None:
+        document = request.document
+        if document is None:  # a persisted query: its text, to classify it
+            document = await persisted_document(request.document_hash)
+        if document is None:
+            return None
+        kind = classified(request, document)
+    if not kind.cacheable:
+        return None
+    variables = declared_variables(kind, json.loads(request.variables))
+    if variables is None:
+        return None
+    found = (
+        entry_key(request, variables=variables, origin=origin, secure=secure),
+        kind,
+    )
+    _remember(_keys, memo_key, found)
     return found
 
 
@@ -445,6 +573,28 @@ def _meta_of(meta: bytes, is_get: bool) -> tuple[tuple, str | None]:
 
 
 # ---------------------------------------------------------------- HTTP details
+
+
+def _is_json(content_type: str) -> bool:
+    """Whether the media type is application/json (parameters and case aside),
+    read as Django reads it: ``text/plain; x=application/json`` is not, and
+    Django answers it 400."""
+    try:
+        media_type, _ = parse_header_parameters(content_type)
+    except ValueError:
+        return False
+    return media_type == "application/json"
+
+
+def _client(scope, headers: dict[str, str]) -> str:
+    """Whom a kept entry is counted against (shop.core.clients)."""
+    connection = scope.get("client")
+    return client_key(
+        client_ip(
+            remote_addr=connection[0] if connection else None,
+            forwarded_for=headers.get("x-forwarded-for"),
+        )
+    )
 
 
 def _headers(scope) -> dict[str, str]:
@@ -622,6 +772,24 @@ class SharedRedisConnection:
         self._writer: asyncio.StreamWriter | None = None
         self._waiting: deque[asyncio.Future] = deque()
         self._opening: asyncio.Lock | None = None
+        self._tls_context: ssl.SSLContext | None = None
+
+    def _tls(self) -> ssl.SSLContext | None:
+        """For ``rediss://``, the TLS context redis-py (django-redis, the rest of
+        the shop) makes of the URL's ``ssl_*`` options: ``ssl_cert_reqs``,
+        ``ssl_ca_certs``, ``ssl_ca_path``, ``ssl_certfile``, ``ssl_keyfile``,
+        ``ssl_check_hostname``... with redis-py's defaults (the certificate and the
+        host name verified)."""
+        if self.options.get("connection_class") is not SSLConnection:
+            return None
+        if self._tls_context is None:
+            tls_options = {
+                name: value
+                for name, value in self.options.items()
+                if name.startswith("ssl_")
+            }
+            self._tls_context = AsyncSSLConnection(**tls_options).ssl_context.get()
+        return self._tls_context
 
     async def execute(self, *commands: tuple) -> list:
         """Send the commands at once; their replies, in order (a RedisReplyError
@@ -654,11 +822,8 @@ class SharedRedisConnection:
             if "path" in options:
                 reader, writer = await asyncio.open_unix_connection(options["path"])
             else:
-                tls = None
-                if options.get("connection_class") is SSLConnection:
-                    tls = ssl.create_default_context()
                 reader, writer = await asyncio.open_connection(
-                    options["host"], options.get("port", 6379), ssl=tls
+                    options["host"], options.get("port", 6379), ssl=self._tls()
                 )
             handshake = []
             if options.get("password"):
@@ -731,6 +896,150 @@ class EmbeddedRedis:
         pass
 
 
+# ---------------------------------------------------------------- plans
+
+# KEYS: the entry, its document's allow-listed key and automatically registered
+# key, the client's budget, the total budget. ARGV: the entry, its TTL (also the
+# budgets' window), the bytes it counts (key and value), the client's limit, the
+# total limit, what the request needs registered: "allowed" (allow-list mode),
+# "any" (a hash-only request), "none" (a document sent in full).
+# 1: kept and counted; 0: the document is no longer registered as needed; -1: over
+# a budget. An allow-listed document is counted in the total only: the shop chose
+# it, and an SSR storefront sends it for all its visitors from one address.
+# One script, so that a removal from the allow-list (persisted_queries.disallow:
+# delete, then a new version) comes either before it (nothing is kept) or after
+# it (the entry is under the version the removal replaces), and racing stores
+# cannot all pass a budget check made before any of them was counted.
+_STORE = """
+local allowed = redis.call('EXISTS', KEYS[2]) == 1
+if ARGV[6] == 'allowed' and not allowed then
+  return 0
+end
+if ARGV[6] == 'any' and not allowed and redis.call('EXISTS', KEYS[3]) == 0 then
+  return 0
+end
+local size = tonumber(ARGV[3])
+local budgets = {KEYS[5]}
+local limits = {tonumber(ARGV[5])}
+if not allowed then
+  budgets[2] = KEYS[4]
+  limits[2] = tonumber(ARGV[4])
+end
+for i, key in ipairs(budgets) do
+  if tonumber(redis.call('GET', key) or '0') + size > limits[i] then
+    return -1
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+for _, key in ipairs(budgets) do
+  if redis.call('INCRBY', key, size) == size then
+    redis.call('EXPIRE', key, ARGV[2])
+  end
+end
+return 1
+"""
+
+_UNTOUCHED = object()  # Django answers the request as it came
+_NOT_CACHED = object()  # Django answers a GET, marked private
+
+
+class _Body:
+    """The request's receive, and its body once read (then replayed to Django)."""
+
+    def __init__(self, receive) -> None:
+        self.receive = receive
+
+    async def read(self) -> bytes | None:
+        messages, body = await _read_body(self.receive)
+        self.receive = _replaying(messages, self.receive)
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """What one lookup read from Redis."""
+
+    version: bytes
+    entry: bytes | None
+    registered: bool  # the document is registered as the request needs
+    redis_time: float | None  # Redis's clock, when asked (read replicas)
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    headers: tuple
+    operation: str | None
+    body: bytes
+    request_id_given: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Store:
+    """Where and how a miss's answer may be kept."""
+
+    key: str
+    version: bytes
+    operation: str | None
+    document_hash: str
+    requirement: str  # see _STORE
+    client: str  # shop.core.clients.client_key
+
+
+@dataclass(frozen=True, slots=True)
+class _Miss:
+    store: _Store | None  # None: the answer is not kept
+
+
+@dataclass(frozen=True, slots=True)
+class _Registration:
+    """What a request needs registered to run as Django runs it."""
+
+    requirement: str  # for _STORE: "allowed", "any" or "none"
+    checks: tuple[str, ...] = ()  # the keys saying whether it is registered
+    # Unregistered: refused by Django (True), or run and registered by Django
+    # (False: then never a hit, so that Django sees it and registers it).
+    refused_unregistered: bool = True
+
+
+def _registration(request: CacheRequest) -> _Registration:
+    """In allow-list mode every document must be allow-listed; a hash-only
+    request needs its hash registered (allow-listed or by a client); a document
+    sent with its hash registers it (Apollo's link sends it after a
+    PersistedQueryNotFound); a document alone runs as it is."""
+    document_hash = request.document_hash
+    allowed, auto = ALLOWED_PREFIX + document_hash, AUTO_PREFIX + document_hash
+    if settings.GRAPHQL_PERSISTED_QUERIES_ONLY:
+        return _Registration("allowed", (allowed,))
+    if request.document is None:
+        return _Registration("any", (allowed, auto))
+    if request.registers:
+        return _Registration("none", (allowed, auto), refused_unregistered=False)
+    return _Registration("none")
+
+
+def _hit_of(found: _Found, is_get: bool, request_id_given: str | None) -> _Hit | None:
+    """The entry as a hit, if it was made under the current version."""
+    parts = found.entry.split(b"\n", 2)
+    if len(parts) != 3 or parts[0] != found.version:
+        return None
+    _version, meta, body = parts
+    headers, operation = _meta_of(meta, is_get)
+    return _Hit(headers, operation, body, request_id_given)
+
+
+def _settled(found: _Found, lag: float) -> bool:
+    """With read replicas: whether the last catalog change is at least ``lag``
+    old, so the replica Django reads from has replayed it (both times on Redis's
+    clock). A version without a time (set by an older release) is not trusted:
+    the next catalog change writes one."""
+    changed_at = version_changed_at(found.version)
+    return (
+        changed_at is not None
+        and found.redis_time is not None
+        and found.redis_time - changed_at >= lag
+    )
+
+
 # ---------------------------------------------------------------- the middleware
 
 
@@ -784,38 +1093,85 @@ class ResponseCache:
             self._client.close()  # a timed-out connection is not trusted again
         _count("unavailable")
 
-    async def _lookup(self, key: str) -> tuple[bytes | None, bytes | None]:
-        """The current catalog version (set if missing) and the entry, if Redis
-        answers."""
+    async def _lookup(
+        self, key: str, checks: tuple[str, ...], *, with_time: bool
+    ) -> "_Found | None":
+        """In one round trip: the current catalog version (set if missing), the
+        entry, whether any of ``checks`` (registration keys) exists, and Redis's
+        clock if asked; None if Redis does not answer."""
         client = self._redis()
         if client is None:
-            return None, None
+            return None
+        commands: list[tuple] = [("MGET", version_key(), key)]
+        if checks:
+            commands.append(("EXISTS", *checks))
+        if with_time:
+            commands.append(("TIME",))
         try:
             async with asyncio.timeout(REDIS_TIMEOUT):
-                [(version, entry)] = await client.execute(("MGET", version_key(), key))
+                replies = await client.execute(*commands)
+                version, entry = replies[0]
                 if version is None:
-                    _, version = await client.execute(
-                        ("SET", version_key(), new_version(), "NX"),
-                        ("GET", version_key()),
+                    [version] = await client.execute(
+                        (
+                            "EVAL",
+                            VERSION_SET,
+                            "1",
+                            version_key(),
+                            new_version(),
+                            "if-missing",
+                        )
                     )
         except Exception:
             self._redis_failed()
-            return None, None
-        return version, entry
+            return None
+        redis_time = None
+        if with_time:
+            seconds, microseconds = replies[-1]
+            redis_time = int(seconds) + int(microseconds) / 1_000_000
+        return _Found(
+            version=version,
+            entry=entry,
+            registered=not checks or int(replies[1]) > 0,
+            redis_time=redis_time,
+        )
 
-    async def _store(self, key: str, value: bytes) -> None:
+    async def _store(self, store: "_Store", value: bytes) -> None:
+        """Keep ``value`` under ``store.key`` if its document is still registered
+        as the request needed and the budgets allow (``_STORE``)."""
         client = self._redis()
         if client is None:
             return
+        document_hash = store.document_hash
         try:
             async with asyncio.timeout(REDIS_TIMEOUT):
-                await client.execute(
-                    ("SET", key, value, "EX", str(settings.GRAPHQL_RESPONSE_CACHE_TTL))
+                [kept] = await client.execute(
+                    (
+                        "EVAL",
+                        _STORE,
+                        "5",
+                        store.key,
+                        ALLOWED_PREFIX + document_hash,
+                        AUTO_PREFIX + document_hash,
+                        _budget_key("client:" + store.client),
+                        _budget_key("total"),
+                        value,
+                        str(settings.GRAPHQL_RESPONSE_CACHE_TTL),
+                        str(len(store.key) + len(value)),
+                        str(settings.GRAPHQL_RESPONSE_CACHE_CLIENT_BYTES),
+                        str(settings.GRAPHQL_RESPONSE_CACHE_TOTAL_BYTES),
+                        store.requirement,
+                    )
                 )
         except Exception:
             self._redis_failed()
             return
-        _count("stored")
+        if kept == 1:
+            _count("stored")
+        elif kept == 0:
+            forget_in_process(document_hash)
+        else:
+            _count("over_budget")
 
     # ---- the request
 
@@ -826,6 +1182,29 @@ class ResponseCache:
         if method not in ("GET", "POST"):
             return await self.app(scope, receive, send)
         started = time.perf_counter()
+        body = _Body(receive)
+        try:
+            plan = await self._plan(scope, body, is_get=method == "GET")
+        except Exception:
+            # A request the cache cannot read is Django's to answer, as if the
+            # cache were not there (a bug here must not become a 500).
+            logger.exception("The response cache could not read a request")
+            plan = _UNTOUCHED
+        receive = body.receive
+        if plan is _UNTOUCHED:
+            return await self.app(scope, receive, send)
+        if plan is _NOT_CACHED:
+            return await self._private(scope, receive, send)
+        if isinstance(plan, _Hit):
+            return await self._hit(send, method, plan, started=started)
+        return await self._miss(
+            scope, receive, send, is_get=method == "GET", store=plan.store
+        )
+
+    async def _plan(self, scope, body: "_Body", *, is_get: bool):
+        """What to do with the request: _UNTOUCHED (Django answers it as it
+        comes), _NOT_CACHED (a GET Django answers, marked private), a _Hit, or a
+        _Miss (Django answers; the answer may be kept)."""
         headers = _headers(scope)
         secure = _is_secure(scope, headers)
         accept = headers.get("accept", "")
@@ -834,48 +1213,52 @@ class ResponseCache:
             or not _host_allowed(scope, headers)
             or any(kind in accept for kind in _STREAM_ACCEPTS)
         ):
-            return await self.app(scope, receive, send)
-        is_get = method == "GET"
+            return _UNTOUCHED
         if "authorization" in headers:
-            if is_get:
-                return await self._private(scope, receive, send)
-            return await self.app(scope, receive, send)
-
+            return _NOT_CACHED if is_get else _UNTOUCHED
         if is_get:
             request, has_query = _request_of(True, scope["query_string"])
             if not has_query and "text/html" in accept:
-                return await self.app(scope, receive, send)  # GraphiQL's page
+                return _UNTOUCHED  # GraphiQL's page
         else:
-            content_type = headers.get("content-type", "")
-            if "application/json" not in content_type:
-                return await self.app(scope, receive, send)
-            messages, body = await _read_body(receive)
-            receive = _replaying(messages, receive)
-            request = None if body is None else _request_of(False, body)[0]
+            if not _is_json(headers.get("content-type", "")):
+                return _UNTOUCHED
+            raw = await body.read()
+            request = None if raw is None else _request_of(False, raw)[0]
+        not_cached = _NOT_CACHED if is_get else _UNTOUCHED
         if request is None:
-            return await (self._private if is_get else self.app)(scope, receive, send)
-
-        key = _entry_key_of(request, headers.get("origin"), secure)
-        version, entry = await self._lookup(key)
-        if entry is not None:
-            stored_version, meta, body = entry.split(b"\n", 2)
-            if stored_version == version:
-                return await self._hit(
-                    send, method, headers, meta, body, started=started
-                )
-
-        document = request.document
-        if document is None:  # a persisted query: its text, to classify it
-            document = await persisted_document(request.document_hash)
-        if document is None:
-            return await (self._private if is_get else self.app)(scope, receive, send)
-        kind = classified(request, document)
-        if not kind.cacheable:
-            return await (self._private if is_get else self.app)(scope, receive, send)
-        if version is not None:
-            _count("miss")
-        return await self._miss(
-            scope, receive, send, is_get=is_get, key=key, version=version, kind=kind
+            return not_cached
+        keyed = await _keyed(request, headers.get("origin"), secure)
+        if keyed is None:
+            return not_cached
+        key, kind = keyed
+        registration = _registration(request)
+        lag = replica_lag_seconds()
+        found = await self._lookup(key, registration.checks, with_time=lag > 0)
+        if found is None:  # Redis does not answer: Django does, nothing is kept
+            return _Miss(store=None)
+        if not found.registered and registration.refused_unregistered:
+            # Removed from the allow-list (or expired) since this process found
+            # it: forgotten here at once, so Django refuses it now rather than
+            # within LOCAL_SECONDS, and nothing is served or kept for it.
+            forget_in_process(request.document_hash)
+            return not_cached
+        if found.entry is not None and found.registered:
+            hit = _hit_of(found, is_get, headers.get("x-request-id"))
+            if hit is not None:
+                return hit
+        _count("miss")
+        if lag and not _settled(found, lag):
+            return _Miss(store=None)
+        return _Miss(
+            store=_Store(
+                key=key,
+                version=found.version,
+                operation=kind.operation,
+                document_hash=request.document_hash,
+                requirement=registration.requirement,
+                client=_client(scope, headers),
+            )
         )
 
     async def _private(self, scope, receive, send) -> None:
@@ -893,20 +1276,20 @@ class ResponseCache:
 
         await self.app(scope, receive, marked)
 
-    async def _hit(self, send, method, headers, meta, body, *, started) -> None:
-        given = headers.get("x-request-id")
+    async def _hit(self, send, method, hit: "_Hit", *, started) -> None:
+        given = hit.request_id_given
         request_id = (given and sane_request_id(given)) or os.urandom(16).hex()
         is_get = method == "GET"
-        stored, operation = _meta_of(meta, is_get)
-        out = list(stored)
+        out = list(hit.headers)
         if is_get:
             out.append((b"cache-control", _max_age_header()))
-        out.append((b"content-length", str(len(body)).encode()))
+        out.append((b"content-length", str(len(hit.body)).encode()))
         out.append((b"x-request-id", request_id.encode()))
         out.append((b"x-cache", b"HIT"))
         await send({"type": "http.response.start", "status": 200, "headers": out})
-        await send({"type": "http.response.body", "body": body})
+        await send({"type": "http.response.body", "body": hit.body})
         seconds = time.perf_counter() - started
+        operation = hit.operation
         if settings.METRICS_ENABLED:
             requests, duration, operations, hits = _hit_metrics(method, operation)
             requests.inc()
@@ -916,8 +1299,9 @@ class ResponseCache:
         if request_logger.isEnabledFor(logging.INFO):
             _log_hit(method, operation, request_id, seconds)
 
-    async def _miss(self, scope, receive, send, *, is_get, key, version, kind) -> None:
-        """Django answers; a cacheable answer is kept under ``version``."""
+    async def _miss(self, scope, receive, send, *, is_get, store) -> None:
+        """Django answers; a cacheable answer is kept as ``store`` says (under
+        the version read before Django ran), if it says."""
         start: dict | None = None
         chunks: list[bytes] = []
         passing = False  # not a JSON 200: sent on as it comes
@@ -954,13 +1338,13 @@ class ResponseCache:
             await send({"type": "http.response.body", "body": body})
             if (
                 cacheable
-                and version is not None
+                and store is not None
                 and len(body) <= settings.GRAPHQL_RESPONSE_CACHE_MAX_BYTES
             ):
                 value = entry_encode(
-                    version, start.get("headers", []), kind.operation, body
+                    store.version, start.get("headers", []), store.operation, body
                 )
-                await self._store(key, value)
+                await self._store(store, value)
             return None
 
         await self.app(scope, receive, capture)

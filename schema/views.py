@@ -77,6 +77,19 @@ class ShopGraphQLView(GraphQLView):
     def graphql_ide(self, value) -> None:
         self._graphql_ide = value
 
+    def dispatch(self, request, *args, **kwargs):
+        """strawberry's dispatch, with a refusal's reason sent as UTF-8 whatever
+        it quotes: "Unknown operation named ..." repeats the client's name, which
+        may hold a lone surrogate ("\\ud800" in JSON), a 500 otherwise."""
+        try:
+            return self.run(request=request)
+        except HTTPException as error:
+            return HttpResponse(
+                content=str(error.reason).encode(errors="backslashreplace"),
+                status=error.status_code,
+                content_type="text/plain",
+            )
+
     def should_render_graphql_ide(self, request) -> bool:
         # A GET naming its document by hash is an API call, whatever it accepts.
         return (

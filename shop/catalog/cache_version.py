@@ -21,19 +21,16 @@ around execute wrappers) and anything outside Django (psql, another program):
 call ``catalog_changed()`` in such a transaction, or ``catalog_version_bump()``
 after it.
 
-With read replicas the version changes a second time, REPLICA_LAG_SECONDS after
-the last change, so an answer computed from a replica that had not caught up is
-not kept for long.
-
 The version is a random token, not a counter: if Redis loses the key (a restart
 or an eviction), the next reader sets a new random one, so an entry computed
-under an earlier version can never match by chance.
+under an earlier version can never match by chance. It carries the time of the
+change on Redis's clock (``<token>:<microseconds>``): with read replicas, a cache
+keeps no answer computed within REPLICA_LAG_SECONDS of the last change (see
+``replica_lag_seconds``).
 """
 
 import logging
 import re
-import threading
-import time
 import uuid
 
 from django.conf import settings
@@ -72,28 +69,51 @@ def version_key() -> str:
 
 
 def new_version() -> str:
-    """A version token never used before."""
+    """A version token never used before (``VERSION_SET`` adds the time)."""
     return uuid.uuid4().hex
 
 
+# KEYS[1]: the version key; ARGV[1]: a new token; ARGV[2]: "always" (a change) or
+# "if-missing" (a reader found no version). Sets ``<token>:<now>``, now being
+# Redis's own clock in microseconds, so that every process compares times on one
+# clock; returns the version in force. With ``if-missing`` an existing version is
+# returned as it is.
+VERSION_SET = """
+if ARGV[2] == 'if-missing' then
+  local current = redis.call('GET', KEYS[1])
+  if current then
+    return current
+  end
+end
+local now = redis.call('TIME')
+local version = ARGV[1] .. ':' .. now[1] .. string.format('%06d', tonumber(now[2]))
+redis.call('SET', KEYS[1], version)
+return version
+"""
+
+
+def version_changed_at(version: bytes) -> float | None:
+    """When the catalog took ``version``, in seconds on Redis's clock (None for a
+    version without a time)."""
+    token, _, stamp = version.rpartition(b":")
+    if not token or not stamp.isdigit():
+        return None
+    return int(stamp) / 1_000_000
+
+
 def catalog_version_bump() -> None:
-    """Give the catalog a new version now (and once more REPLICA_LAG_SECONDS
-    after the last change when read replicas serve catalog reads).
+    """Give the catalog a new version now.
 
     Never raises: a Redis outage is logged and the caller's commit stands. Cached
     answers may then be served stale until their TTL
     (GRAPHQL_RESPONSE_CACHE_TTL) ends or the next change gets through.
     """
-    _version_set()
-    if _replicas_configured():
-        _bump_again_later()
-
-
-def _version_set() -> None:
     from django_redis import get_redis_connection
 
     try:
-        get_redis_connection("default").set(version_key(), new_version())
+        get_redis_connection("default").eval(
+            VERSION_SET, 1, version_key(), new_version(), "always"
+        )
     except Exception:
         logger.warning(
             "The catalog version was not changed (Redis): cached catalog answers "
@@ -105,45 +125,25 @@ def _version_set() -> None:
 # ---------------------------------------------------------------- read replicas
 
 # With DATABASE_REPLICA_URLS, GraphQL reads of the catalog go to a replica, which
-# may not have replayed a change yet when the version changes: the first answer
-# computed after it could then hold the old rows under the new version. The
-# version changes again this long after the last change (one timer per process,
-# however many changes), when replicas have caught up; a replica lagging longer
-# than this can still leave such an answer until GRAPHQL_RESPONSE_CACHE_TTL.
+# may not have replayed a change yet when the version changes: an answer computed
+# just after it could hold the old rows under the new version. So a cache keeps no
+# answer whose computation began less than this long after the last change (the
+# version's time; the cache reads Redis's clock with the version, before Django
+# runs). That is decided by the reader, from what is in Redis: nothing has to
+# happen later, so it holds whatever becomes of the process that made the change
+# (a management command, a one-liner, a killed worker). A replica lagging longer
+# than this can still leave a stale answer until GRAPHQL_RESPONSE_CACHE_TTL.
 REPLICA_LAG_SECONDS = 2.0
-_again_lock = threading.Lock()
-_again_at: float | None = None  # when the pending second change is due
-_clock = time.monotonic
 
 
 def _replicas_configured() -> bool:
     return any(alias.startswith("replica") for alias in settings.DATABASES)
 
 
-def _bump_again_later() -> None:
-    global _again_at
-    with _again_lock:
-        pending = _again_at is not None
-        _again_at = _clock() + REPLICA_LAG_SECONDS
-    if not pending:
-        _start_timer(REPLICA_LAG_SECONDS)
-
-
-def _start_timer(seconds: float) -> None:
-    timer = threading.Timer(seconds, _bump_again)
-    timer.daemon = True
-    timer.start()
-
-
-def _bump_again() -> None:
-    global _again_at
-    with _again_lock:
-        remaining = (_again_at or 0) - _clock()
-        if remaining > 0:  # another change came meanwhile: wait for it too
-            _start_timer(remaining)
-            return
-        _again_at = None
-    _version_set()
+def replica_lag_seconds() -> float:
+    """How long after a change a cache keeps no answer: REPLICA_LAG_SECONDS with
+    read replicas, 0 without."""
+    return REPLICA_LAG_SECONDS if _replicas_configured() else 0.0
 
 
 def catalog_changed(*, using: str = "default") -> None:

@@ -22,7 +22,9 @@ GRAPHQL_DOCUMENT_CACHE_SIZE) for LOCAL_SECONDS, so a popular hash costs no Redis
 round trip, and a document this process already knows keeps being served while
 Redis does not answer. A hash names one text forever, so a remembered document is
 never wrong; only its allow-listing can change (``remove``), and that reaches
-every process within LOCAL_SECONDS.
+every process within LOCAL_SECONDS (at once for the requests the response cache
+sees: it asks Redis whether the document is still registered, and forgets it
+here if not).
 
 The GraphQL layer (schema/persisted.py) verifies hashes and decides what may be
 registered; this module only stores and finds. Nothing here parses GraphQL.
@@ -274,7 +276,9 @@ def allow(documents: list[str]) -> tuple[int, int]:
 def disallow(hashes: list[str]) -> int:
     """Remove hashes from the allow-list; returns how many were there. Every
     process stops running them within LOCAL_SECONDS, and cached answers to them
-    are dropped at once (a new catalog version)."""
+    are dropped at once (a new catalog version, after the delete: the response
+    cache keeps an answer only while its document is listed, in one script, so
+    none computed before the removal is kept under the new version)."""
     from shop.catalog.cache_version import catalog_version_bump
 
     if not hashes:

@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+import time
 from urllib.parse import urlencode
 
 import fakeredis
@@ -22,9 +22,8 @@ import pytest
 import redis
 import redis.asyncio
 from asgiref.sync import async_to_sync
-from django.core import signals
 from django.core.handlers.asgi import ASGIHandler
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django_redis import get_redis_connection
 from graphql_jwt.shortcuts import get_token
@@ -37,7 +36,9 @@ from shop.catalog import cache_version
 from shop.catalog.models import AttributeValue, Category, Product
 from shop.catalog.services import product_denormalised_refresh
 from shop.catalog.stock import stock_adjust
+from shop.core import persisted_queries
 from shop.reviews.services import review_create
+from tests.asgi_helpers import Response, asgi_call
 from tests.factories import UserFactory, make_product
 from tests.orders_helpers import guest_cart, guest_checkout
 
@@ -51,85 +52,6 @@ LISTING = """query Listing($first: Int) {
       reviews(first: 5) { edges { node { rating author } } } } }
   }
 }"""
-
-
-@dataclass
-class Response:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def json(self) -> dict:
-        return json.loads(self.body)
-
-    @property
-    def x_cache(self) -> str | None:
-        return self.headers.get("x-cache")
-
-
-def asgi_call(
-    app,
-    method: str,
-    *,
-    query_string: bytes = b"",
-    body: bytes = b"",
-    headers: dict[str, str] | None = None,
-    scheme: str = "http",
-    path: str = "/graphql/",
-) -> Response:
-    """One HTTP request through the ASGI application ``app``."""
-    headers = {"host": "localhost", **(headers or {})}
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": scheme,
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query_string,
-        "root_path": "",
-        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
-
-    async def run() -> list[dict]:
-        inbox = [{"type": "http.request", "body": body, "more_body": False}]
-        sent: list[dict] = []
-
-        async def receive():
-            if inbox:
-                return inbox.pop(0)
-            await asyncio.Event().wait()  # the client stays until the answer
-
-        async def send(message):
-            sent.append(message)
-
-        await app(scope, receive, send)
-        return sent
-
-    # Django's handler closes the thread's connection around each request, which
-    # would end the test's transaction: not here, as in Django's test client.
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    try:
-        sent = async_to_sync(run)()
-    finally:
-        signals.request_started.connect(close_old_connections)
-        signals.request_finished.connect(close_old_connections)
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    found: dict[str, str] = {}
-    for name, value in start["headers"]:
-        key = name.decode().lower()
-        found[key] = (
-            f"{found[key]}, {value.decode()}" if key in found else value.decode()
-        )
-    content = b"".join(
-        m.get("body", b"") for m in sent if m["type"] == "http.response.body"
-    )
-    return Response(start["status"], found, content)
 
 
 def post(query: str, variables: dict | None = None, *, app=application, **options):
@@ -333,9 +255,13 @@ def test_the_operation_name_is_part_of_the_key(catalog):
 
 
 def test_a_persisted_query_naming_the_hash_shares_the_full_text_s_entry(catalog):
-    full = post(LISTING)
     sha256 = hashlib.sha256(LISTING.encode()).hexdigest()
     extensions = {"persistedQuery": {"version": 1, "sha256Hash": sha256}}
+    full = post(LISTING)
+    # Apollo's link sends the text with its hash after a PersistedQueryNotFound:
+    # Django sees it (whatever the cache holds) and registers it.
+    registering = post(LISTING, extra={"extensions": extensions})
+    assert registering.x_cache == "MISS"
     by_hash = get({"extensions": extensions, "variables": {}})
     by_hash_post = asgi_call(
         application,
@@ -354,6 +280,19 @@ def test_a_persisted_query_naming_the_hash_shares_the_full_text_s_entry(catalog)
     assert by_upper_hash.x_cache == "HIT"
     assert by_hash.body == by_hash_post.body == by_upper_hash.body == full.body
     assert other_version.x_cache is None  # Django's to refuse
+
+
+def test_a_hash_nobody_registered_is_django_s_to_answer_even_if_its_text_is_cached(
+    catalog,
+):
+    """Django answers PersistedQueryNotFound for it (the client then sends the
+    text): the cache answers a hash only as Django would."""
+    filled()
+    by_hash = get({"extensions": _apq(LISTING), "variables": {}})
+    assert by_hash.x_cache is None
+    assert by_hash.json["errors"][0]["extensions"]["code"] == (
+        "PERSISTED_QUERY_NOT_FOUND"
+    )
 
 
 def test_a_persisted_query_is_cached_by_its_hash_alone(catalog):
@@ -752,38 +691,6 @@ def test_a_lost_version_is_replaced_by_a_new_random_one(catalog):
     assert post(LISTING).x_cache == "HIT"
 
 
-def test_with_read_replicas_the_version_changes_again_after_the_last_change(
-    monkeypatch,
-):
-    clock = [100.0]
-    timers: list[float] = []
-    monkeypatch.setattr(cache_version, "_replicas_configured", lambda: True)
-    monkeypatch.setattr(cache_version, "_clock", lambda: clock[0])
-    monkeypatch.setattr(cache_version, "_start_timer", timers.append)
-    redis_client = get_redis_connection("default")
-
-    def version():
-        return redis_client.get(cache_version.version_key())
-
-    cache_version.catalog_version_bump()
-    first = version()
-    clock[0] += 1
-    cache_version.catalog_version_bump()  # a second change, while one is pending
-    second = version()
-    clock[0] += 1
-    cache_version._bump_again()  # the timer: the last change is 1 s old only
-    unchanged = version()
-    clock[0] += 1
-    cache_version._bump_again()
-    third = version()
-
-    assert timers == [2.0, 1.0]  # one timer at a time, moved to the last change
-    assert first != second
-    assert unchanged == second
-    assert third not in (first, second)
-    assert cache_version._again_at is None
-
-
 # ---------------------------------------------------------------- Redis down
 
 
@@ -990,3 +897,402 @@ def test_requests_the_cache_cannot_read_are_left_to_django(db, body):
     )
     assert response.status in (200, 400)
     assert response.x_cache is None
+
+
+# ------------------------------------------------------- what the cache cannot key
+
+SLUG = "query Slug($slug: String) { product(slug: $slug) { name } }"
+
+
+def _query_string(payload: dict) -> bytes:
+    """A GET's query string as a client writes it (text as UTF-8, a lone
+    surrogate as the bytes it would have)."""
+    encoded = {
+        name: value if isinstance(value, str) else json.dumps(value)
+        for name, value in payload.items()
+    }
+    return urlencode(encoded, errors="surrogatepass").encode()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"query": '{ product(slug: "\ud800") { name } }'},
+        {"query": SLUG, "variables": {"slug": "\ud800"}},
+        {"query": SLUG, "variables": {"slug": "lamp", "\udfff": 1}},
+        {"query": SLUG, "variables": {"slug": "lamp"}, "operationName": "\ud800"},
+    ],
+    ids=["document", "variable", "variable-name", "operation-name"],
+)
+@pytest.mark.parametrize("method", ["POST", "GET"])
+def test_a_lone_surrogate_is_answered_by_django_as_django_answers_it(
+    catalog, payload, method
+):
+    """Valid JSON ("\\ud800"), not UTF-8: whatever the cache cannot key goes to
+    Django, which answers it as it would without the cache."""
+    if method == "POST":
+        options = {
+            "body": json.dumps(payload).encode(),
+            "headers": {"content-type": "application/json"},
+        }
+    else:
+        options = {"query_string": _query_string(payload)}
+    through_cache = [asgi_call(application, method, **options) for _ in range(2)]
+    django_alone = asgi_call(
+        application.application_mapping["http"].app, method, **options
+    )
+
+    for response in through_cache:
+        assert response.status == django_alone.status < 500
+        assert response.body == django_alone.body
+
+
+# ------------------------------------------------------- the key: declared variables
+
+
+def test_variables_the_operation_does_not_declare_are_not_part_of_the_key(catalog):
+    filled(LISTING, {"first": 1})
+    for variables in (
+        {"first": 1, "junk": "x" * 10_000},
+        {"first": 1, "other": [1, 2, 3]},
+        {"junk": None, "first": 1},
+        {"first": 1.0},  # coerced to the same Int
+    ):
+        response = post(LISTING, variables)
+        assert response.x_cache == "HIT", variables
+        assert names(response) == ["Mug"]
+    by_get = get({"query": LISTING, "variables": {"first": 1, "junk": "y"}})
+    assert by_get.x_cache == "HIT"
+    assert len(cached_entries()) == 1
+
+
+def test_variables_are_keyed_as_the_operation_receives_them(catalog):
+    defaulted = """query Defaulted($first: Int = 1) {
+      products(first: $first) { edges { node { name } } } }"""
+    filled(defaulted, {})
+    same_as_default = post(defaulted, {"first": 1})
+    explicit_null = post(defaulted, {"first": None})
+    other = post(defaulted, {"first": 2})
+
+    assert same_as_default.x_cache == "HIT"
+    # null is not "not given": it replaces the default, and all products come.
+    assert explicit_null.x_cache == "MISS"
+    assert names(explicit_null) == ["Mug", "Lamp"]
+    assert other.x_cache == "MISS"
+    assert post(defaulted, {"first": None}).x_cache == "HIT"
+
+
+def test_variables_the_operation_refuses_are_left_to_django(catalog):
+    response = post(LISTING, {"first": "many"})
+    again = post(LISTING, {"first": "many"})
+    assert response.status == 200
+    assert (
+        response.json["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    )
+    assert response.x_cache is again.x_cache is None
+    assert cached_entries() == []
+
+
+# ------------------------------------------------------- what one client can store
+
+
+def _entry_bytes() -> int:
+    """The bytes a kept entry counts: its key and its value."""
+    store = get_redis_connection("default")
+    [key] = cached_entries()
+    return len(key) + store.strlen(key)
+
+
+def _slugs(count: int, *, client: str, start: int = 0) -> list[Response]:
+    return [
+        post(SLUG, {"slug": f"missing-{number:04}"}, client=client)
+        for number in range(start, start + count)
+    ]
+
+
+def test_one_client_makes_the_cache_keep_at_most_its_budget(catalog, settings):
+    post(SLUG, {"slug": "missing-probe"}, client="203.0.113.9")
+    size = _entry_bytes()
+    get_redis_connection("default").flushdb()
+    settings.GRAPHQL_RESPONSE_CACHE_CLIENT_BYTES = 3 * size
+
+    first = _slugs(4, client="203.0.113.1")
+    again = _slugs(4, client="203.0.113.1")
+    neighbour = _slugs(1, client="203.0.113.2", start=10)
+
+    # Three entries fit in its budget; the fourth answer is not kept.
+    assert [r.x_cache for r in first] == ["MISS"] * 4
+    assert [r.x_cache for r in again] == ["HIT", "HIT", "HIT", "MISS"]
+    assert all(r.json == {"data": {"product": None}} for r in first + again)
+    # Another client has a budget of its own, and hits are free for everyone.
+    assert neighbour[0].x_cache == "MISS"
+    assert post(SLUG, {"slug": "missing-0010"}).x_cache == "HIT"
+    assert post(SLUG, {"slug": "missing-0000"}, client="203.0.113.2").x_cache == "HIT"
+    assert len(cached_entries()) == 4
+
+
+def test_a_client_s_ipv6_network_shares_one_budget(catalog, settings):
+    post(SLUG, {"slug": "missing-probe"}, client="203.0.113.9")
+    size = _entry_bytes()
+    get_redis_connection("default").flushdb()
+    settings.GRAPHQL_RESPONSE_CACHE_CLIENT_BYTES = 2 * size
+
+    _slugs(1, client="2001:db8:1:2::1")
+    _slugs(1, client="2001:db8:1:2:ffff::9", start=1)
+    _slugs(1, client="2001:db8:1:2:aaaa::3", start=2)  # same /64: over budget
+    _slugs(1, client="2001:db8:1:3::1", start=3)  # another /64
+
+    assert len(cached_entries()) == 3
+
+
+def test_the_budget_follows_the_client_behind_trusted_proxies(catalog, settings):
+    post(SLUG, {"slug": "missing-probe"})
+    size = _entry_bytes()
+    get_redis_connection("default").flushdb()
+    settings.GRAPHQL_RESPONSE_CACHE_CLIENT_BYTES = size
+    settings.TRUSTED_PROXY_COUNT = 1
+
+    for number, forwarded in enumerate(
+        ["198.51.100.1", "198.51.100.2", "9.9.9.9, 198.51.100.1"]
+    ):
+        post(
+            SLUG, {"slug": f"missing-{number}"}, headers={"x-forwarded-for": forwarded}
+        )
+
+    # The proxy's own address is every request's: the clients are told apart.
+    assert len(cached_entries()) == 2
+
+
+def test_allow_listed_documents_are_kept_whatever_the_client_s_budget(
+    catalog, settings
+):
+    settings.GRAPHQL_RESPONSE_CACHE_CLIENT_BYTES = 0
+    assert post(LISTING).x_cache == "MISS"
+    assert post(LISTING).x_cache == "MISS"  # a client's own document: not kept
+    assert cached_entries() == []
+
+    persisted_queries.allow([LISTING])
+    assert post(LISTING).x_cache == "MISS"
+    assert post(LISTING).x_cache == "HIT"
+
+
+def test_all_clients_together_make_the_cache_keep_at_most_the_total_budget(
+    catalog, settings
+):
+    post(SLUG, {"slug": "missing-probe"})
+    size = _entry_bytes()
+    get_redis_connection("default").flushdb()
+    settings.GRAPHQL_RESPONSE_CACHE_TOTAL_BYTES = 3 * size
+    persisted_queries.allow([SLUG])  # not even the shop's own documents go over
+
+    for number in range(5):
+        post(SLUG, {"slug": f"missing-{number}"}, client=f"192.0.2.{number}")
+
+    assert len(cached_entries()) == 3
+    window = get_redis_connection("default").ttl(
+        next(iter(get_redis_connection("default").scan_iter(match="*gql:budget:*")))
+    )
+    assert 0 < window <= 300
+
+
+# ---------------------------------------------------------------- the allow-list
+
+
+def _apq(document: str) -> dict:
+    sha256 = hashlib.sha256(document.encode()).hexdigest()
+    return {"persistedQuery": {"version": 1, "sha256Hash": sha256}}
+
+
+def _current_entries() -> int:
+    """Entries made under the current catalog version (the ones a hit can use)."""
+    store = get_redis_connection("default")
+    version = store.get(cache_version.version_key())
+    return sum(
+        1
+        for key in cached_entries()
+        if (store.get(key) or b"").split(b"\n", 1)[0] == version
+    )
+
+
+@pytest.mark.parametrize("allow_list_only", [True, False])
+def test_a_document_removed_from_the_allow_list_is_neither_served_nor_kept_again(
+    catalog, settings, allow_list_only
+):
+    from django.core.management import call_command
+
+    settings.GRAPHQL_PERSISTED_QUERIES_ONLY = allow_list_only
+    persisted_queries.forget_all_in_process()
+    persisted_queries.allow([LISTING])
+    by_hash = {"extensions": _apq(LISTING), "variables": {"first": 1}}
+    assert [get(by_hash).x_cache for _ in range(2)] == ["MISS", "HIT"]
+
+    call_command(
+        "persisted_queries", "remove", _apq(LISTING)["persistedQuery"]["sha256Hash"]
+    )
+    # This process found the document less than a minute ago, and remembers it.
+    after = [get(by_hash) for _ in range(3)]
+
+    for response in after:
+        assert response.x_cache != "HIT"
+        assert response.json["errors"][0]["extensions"]["code"] == (
+            "PERSISTED_QUERY_NOT_FOUND"
+        )
+    assert _current_entries() == 0
+    if allow_list_only:
+        in_full = [post(LISTING, {"first": 1}) for _ in range(2)]
+        assert [r.json["errors"][0]["extensions"]["code"] for r in in_full] == [
+            "PERSISTED_QUERY_NOT_ALLOWED"
+        ] * 2
+        assert _current_entries() == 0
+
+
+def test_in_allow_list_mode_an_answer_is_kept_only_while_its_document_is_listed(
+    catalog, settings, monkeypatch
+):
+    """Removed while Django runs it: the answer is not kept."""
+    settings.GRAPHQL_PERSISTED_QUERIES_ONLY = True
+    persisted_queries.forget_all_in_process()
+    persisted_queries.allow([LISTING])
+    from shop.catalog import selectors
+
+    product_list = selectors.product_list
+
+    def removed_meanwhile(**kwargs):
+        get_redis_connection("default").delete(
+            persisted_queries.ALLOWED_PREFIX
+            + _apq(LISTING)["persistedQuery"]["sha256Hash"]
+        )
+        return product_list(**kwargs)
+
+    monkeypatch.setattr(selectors, "product_list", removed_meanwhile)
+    assert "data" in post(LISTING).json
+    assert cached_entries() == []
+
+
+# ---------------------------------------------------------------- Content-Type
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain; x=application/json", "text/plain;charset=application/json"],
+)
+def test_a_content_type_that_merely_mentions_json_is_left_to_django(
+    catalog, content_type
+):
+    filled()
+    response = post(LISTING, headers={"content-type": content_type})
+    assert response.status == 400
+    assert response.x_cache is None
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json; charset=utf-8", "Application/JSON"]
+)
+def test_json_with_parameters_or_in_capitals_is_json(catalog, content_type):
+    filled()
+    assert post(LISTING, headers={"content-type": content_type}).x_cache == "HIT"
+
+
+# ---------------------------------------------------------------- rediss://
+
+
+@pytest.fixture(scope="module")
+def tls_redis(tmp_path_factory):
+    """The test Redis behind TLS with a private CA's certificate."""
+    from redis.connection import parse_url
+
+    from tests.redis_tls import TlsFront, make_certificates
+
+    plain = parse_url(_location())
+    ca_file, cert_file, key_file = make_certificates(tmp_path_factory.mktemp("tls"))
+    with TlsFront(
+        (plain["host"], plain.get("port", 6379)), cert_file, key_file
+    ) as front:
+        yield {"port": front.port, "db": plain.get("db", 0), "ca": ca_file}
+
+
+def _tls_location(settings, tls_redis, query: str) -> None:
+    caches = {**settings.CACHES}
+    location = f"rediss://127.0.0.1:{tls_redis['port']}/{tls_redis['db']}?{query}"
+    caches["default"] = {**caches["default"], "LOCATION": location}
+    settings.CACHES = caches
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "ssl_ca_certs={ca}",
+        "ssl_cert_reqs=none",
+        "ssl_cert_reqs=required&ssl_ca_certs={ca}",
+    ],
+)
+def test_a_rediss_url_s_tls_options_are_honoured(catalog, settings, tls_redis, query):
+    _tls_location(settings, tls_redis, query.format(ca=tls_redis["ca"]))
+    assert post(LISTING).x_cache == "MISS"
+    assert post(LISTING).x_cache == "HIT"
+
+
+def test_a_rediss_url_verifies_the_certificate_by_default(
+    catalog, settings, tls_redis, caplog
+):
+    caplog.set_level(logging.WARNING, logger="schema.response_cache")
+    _tls_location(settings, tls_redis, "")
+    assert [post(LISTING).x_cache for _ in range(2)] == ["MISS", "MISS"]
+    assert "CERTIFICATE_VERIFY_FAILED" in caplog.text
+
+
+# ---------------------------------------------------------------- read replicas
+
+
+def test_with_replicas_a_change_made_by_a_process_that_has_ended_is_not_cached_stale(
+    catalog, monkeypatch
+):
+    """The README's one-liner (a process that ends at once) changes the version;
+    an answer computed within REPLICA_LAG_SECONDS of that change may come from a
+    replica that has not replayed it yet, so it is not kept, whatever became of
+    the process that made the change."""
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    filled()
+    monkeypatch.setattr(cache_version, "_replicas_configured", lambda: True)
+    monkeypatch.setattr(cache_version, "REPLICA_LAG_SECONDS", 30.0)
+    environment = {
+        **os.environ,
+        "DATABASE_REPLICA_URLS": os.environ["DATABASE_URL"],
+        "DJANGO_LOG_LEVEL": "ERROR",
+    }
+    subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            "from shop.catalog.cache_version import catalog_version_bump; "
+            "catalog_version_bump()",
+        ],
+        cwd=settings.BASE_DIR,
+        env=environment,
+        check=True,
+        timeout=120,
+    )
+    version = get_redis_connection("default").get(cache_version.version_key())
+
+    within_lag = [post(LISTING) for _ in range(3)]
+    assert [r.x_cache for r in within_lag] == ["MISS"] * 3
+    assert cached_entries() == [] or _current_entries() == 0
+
+    monkeypatch.setattr(cache_version, "REPLICA_LAG_SECONDS", 0.3)
+    time.sleep(0.35)
+    assert [post(LISTING).x_cache for _ in range(2)] == ["MISS", "HIT"]
+    # One change, one version: nothing is left to change it a second time.
+    assert get_redis_connection("default").get(cache_version.version_key()) == version
+
+
+def test_without_replicas_an_answer_is_kept_right_after_a_change(catalog):
+    with committed():
+        _edit_product(catalog)
+    assert [post(LISTING).x_cache for _ in range(2)] == ["MISS", "HIT"]
