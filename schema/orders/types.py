@@ -12,7 +12,7 @@ from schema.catalog.types import ProductVariantType
 from schema.common import Money
 from schema.context import current_user, order_grants
 from schema.errors import UserError
-from shop.orders.models import Order, OrderLine
+from shop.orders.models import CancelReason, Order, OrderLine
 from shop.orders.models import OrderStatus as OrderStatusChoices
 from shop.orders.selectors import order_list
 
@@ -21,6 +21,14 @@ OrderStatus = strawberry.enum(
     name="OrderStatus",
     description="Where an order is: PENDING_PAYMENT -> PAID -> FULFILLED; "
     "CANCELED and REFUNDED end it.",
+)
+
+OrderCancelReason = strawberry.enum(
+    CancelReason,
+    name="OrderCancelReason",
+    description="Who or what canceled an order. BUYER and STAFF are final: a "
+    "payment that still arrives is refunded. UNPAID (not paid in time): a payment "
+    "that still arrives fills the order if its items are still in stock.",
 )
 
 
@@ -97,6 +105,14 @@ class OrderType(relay.Node):
         return order_list(
             user=current_user(info), orders=queryset, also=order_grants(info)
         )
+
+    @strawberry_django.field(
+        only=["cancel_reason"],
+        description="Who or what canceled the order; null unless it was canceled "
+        "(or when it was canceled before reasons were recorded).",
+    )
+    def cancel_reason(self, root: Order) -> OrderCancelReason | None:
+        return CancelReason(root.cancel_reason) if root.cancel_reason else None
 
     @strawberry_django.field(only=["total", "currency"], description="To pay.")
     def total(self, root: Order) -> Money:

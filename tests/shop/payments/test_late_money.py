@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db
 S = OrderStatus
 P = PaymentStatus
 CANCEL = """mutation($id: ID!) { orderCancel(id: $id) {
-  order { status } errors { field code message } } }"""
+  order { status cancelReason } errors { field code message } } }"""
 
 
 @pytest.fixture
@@ -95,7 +95,10 @@ def test_money_after_the_buyer_canceled_is_refunded_not_revived(
     session = debit_on_its_way(stripe_fake, payment)
     gql.login(buyer)
     canceled = gql.ok(CANCEL, {"id": to_base64("Order", order.pk)})["orderCancel"]
-    assert canceled == {"order": {"status": "CANCELED"}, "errors": []}
+    assert canceled == {
+        "order": {"status": "CANCELED", "cancelReason": "BUYER"},
+        "errors": [],
+    }
     assert stock(variant) == 10
 
     mail.outbox.clear()
