@@ -218,9 +218,11 @@ def cache_request(data: object) -> CacheRequest | None:
     if not isinstance(operation_name, str | None):
         return None
     sha256_hash = None
+    if extensions is not None and not isinstance(extensions, dict):
+        return None  # strawberry refuses it
     if extensions:
-        if not isinstance(extensions, dict) or set(extensions) != {"persistedQuery"}:
-            return None  # strawberry refuses a non-object; other extensions: Django
+        if set(extensions) != {"persistedQuery"}:
+            return None  # other extensions: Django's
         persisted = extensions["persistedQuery"]
         if not isinstance(persisted, dict):
             return None

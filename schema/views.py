@@ -46,6 +46,13 @@ def _contains_nul(data: object) -> bool:
     return False
 
 
+def _is_request_json(decoded: object) -> bool:
+    """An object, or a list of objects (a batch)."""
+    if isinstance(decoded, list):
+        return all(isinstance(item, dict) for item in decoded)
+    return isinstance(decoded, dict)
+
+
 # The welcome text of the GraphiQL page (shop/templates/graphql/graphiql.html, as
 # scripts/vendor_graphiql.py copies it from strawberry): a JavaScript template string.
 _EXAMPLE_QUERY = re.compile(r"const EXAMPLE_QUERY = `.*?`;", re.DOTALL)
@@ -59,9 +66,9 @@ def _with_default_query(page: str) -> str:
 
 
 class ShopGraphQLView(GraphQLView):
-    """Strawberry's Django view, with two more refusals as HTTP 400: a body nested
-    too deeply for Python's JSON parser (a 500 otherwise), and NUL characters,
-    which PostgreSQL cannot store or compare. GraphiQL is served only while
+    """Strawberry's Django view, with more refusals as HTTP 400: a body nested
+    too deeply for Python's JSON parser or not UTF-8 (a 500 otherwise), and NUL
+    characters, which PostgreSQL cannot store or compare. GraphiQL is served only while
     GRAPHQL_GRAPHIQL is on (otherwise a browser gets a 404).
 
     Documents may be named by hash (Apollo's automatic persisted queries, POST or
@@ -148,6 +155,16 @@ class ShopGraphQLView(GraphQLView):
         )
         return response
 
+    def parse_http_body(self, request):
+        """strawberry's, with a body that is not UTF-8 refused as 400 (its
+        request adapter decodes the body strictly, a 500 otherwise)."""
+        # A POST's JSON is its body; a GET's are its variables and extensions.
+        self._decoding_body = request.method != "GET"
+        try:
+            return super().parse_http_body(request)
+        except UnicodeDecodeError as error:
+            raise HTTPException(400, "The request body is not UTF-8.") from error
+
     def decode_json(self, data: str | bytes) -> object:
         try:
             decoded = super().decode_json(data)
@@ -156,6 +173,10 @@ class ShopGraphQLView(GraphQLView):
             raise json.JSONDecodeError("JSON nested too deeply", text, 0) from error
         if _contains_nul(decoded):
             raise HTTPException(400, "NUL characters (\\u0000) are not allowed.")
+        if getattr(self, "_decoding_body", False) and not _is_request_json(decoded):
+            # strawberry reads a body (and each request of a batch) as an object:
+            # a string, a number or null there was a 500.
+            raise HTTPException(400, "The body must be a JSON object.")
         return decoded
 
 

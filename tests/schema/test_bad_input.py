@@ -279,3 +279,40 @@ def test_an_id_with_non_ascii_digits_is_invalid_in_a_mutation(gql, product):
         "code": "INVALID",
         "message": "Not the ID of a ProductVariant.",
     }
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"query": "{ products { totalCount } }", "x": "\xed\xa0\x80"}', b"UTF-8"),
+        (b"\xff\xfe{}", b"UTF-8"),
+        (b'""', b"JSON object"),
+        (b"1", b"JSON object"),
+        (b"null", b"JSON object"),
+        (b'["{ products { totalCount } }"]', b"JSON object"),
+        (
+            b'{"query": "query A { products { totalCount } }", '
+            b'"operationName": "\\ud800"}',
+            b'Unknown operation named "\\ud800"',
+        ),
+    ],
+    ids=[
+        "surrogate-bytes",
+        "not-utf-8",
+        "string",
+        "number",
+        "null",
+        "batch-of-text",
+        "operation-name-surrogate",
+    ],
+)
+def test_a_body_django_cannot_read_is_a_400_not_a_500(db, body, reason):
+    """Through the whole ASGI application (the response cache in front)."""
+    from shop.asgi import application
+    from tests.asgi_helpers import asgi_call
+
+    response = asgi_call(
+        application, "POST", body=body, headers={"content-type": "application/json"}
+    )
+    assert response.status == 400
+    assert reason in response.body
