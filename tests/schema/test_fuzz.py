@@ -216,6 +216,12 @@ class Shop:
         )
 
 
+@pytest.fixture(autouse=True)
+def _response_cache_on(settings):
+    """What answers before Django is fuzzed too."""
+    settings.GRAPHQL_RESPONSE_CACHE = True
+
+
 @pytest.fixture
 def shop(db) -> Shop:
     """A small catalog (a hidden product too), a buyer and a superuser; clients
