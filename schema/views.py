@@ -67,9 +67,10 @@ def _with_default_query(page: str) -> str:
 
 class ShopGraphQLView(GraphQLView):
     """Strawberry's Django view, with more refusals as HTTP 400: a body nested
-    too deeply for Python's JSON parser or not UTF-8 (a 500 otherwise), and NUL
-    characters, which PostgreSQL cannot store or compare. GraphiQL is served only while
-    GRAPHQL_GRAPHIQL is on (otherwise a browser gets a 404).
+    too deeply for Python's JSON parser, not UTF-8 or not a JSON object (each a
+    500 otherwise), and NUL characters, which PostgreSQL cannot store or compare.
+    GraphiQL is served only while GRAPHQL_GRAPHIQL is on (otherwise a browser gets
+    a 404).
 
     Documents may be named by hash (Apollo's automatic persisted queries, POST or
     GET) and, with GRAPHQL_PERSISTED_QUERIES_ONLY, must be registered: see
