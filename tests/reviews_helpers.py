@@ -5,7 +5,7 @@ from decimal import Decimal
 from django.db.models import Count, Sum
 
 from shop.catalog.models import Product
-from shop.orders.models import Order
+from shop.orders.models import CancelReason, Order
 from shop.orders.services import checkout_complete, order_transition
 from shop.reviews.models import Review
 from shop.reviews.services import review_create
@@ -33,7 +33,9 @@ def bought(user, product, status: str = "PAID") -> Order:
         "CANCELED": ["CANCELED"],
     }[status]
     for step in path:
-        order_transition(order_id=order.pk, to_status=step)
+        order_transition(
+            order_id=order.pk, to_status=step, cancel_reason=CancelReason.BUYER
+        )
     return order
 
 
