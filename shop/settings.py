@@ -12,6 +12,7 @@ import os
 import socket
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -320,6 +321,32 @@ if _REPLICA_URLS:
 REDIS_URL = _redis_url(
     "REDIS_URL", env.str("REDIS_URL", default="redis://embedded:6379/0")
 )
+
+
+def _test_worker_redis_url(url: str) -> str:
+    """Under pytest-xdist (scripts/test), each worker its own Redis database: the
+    tests flush theirs before and after each test. Worker gwN takes the database
+    N below REDIS_URL's; written back to the environment, so the servers and
+    commands a test starts inherit the worker's database rather than moving again.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw") or os.environ.get("SHOP_TEST_WORKER_REDIS"):
+        return url
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    database = base - int(worker[2:])
+    if database < 0:
+        raise ImproperlyConfigured(
+            f"{worker} needs Redis database {database}: give TEST_REDIS_URL a "
+            "database number at least as high as the number of test workers."
+        )
+    url = urlunsplit(parts._replace(path=f"/{database}"))
+    os.environ["REDIS_URL"] = os.environ["SHOP_TEST_WORKER_REDIS"] = url
+    return url
+
+
+if not EMBEDDED_REDIS:
+    REDIS_URL = _test_worker_redis_url(REDIS_URL)
 
 if EMBEDDED_REDIS:
     import fakeredis
