@@ -35,3 +35,9 @@ ensure_venv() {
   fi
   UV_PYTHON_DOWNLOADS=never "$uv" sync --frozen --quiet --python "$python"
 }
+
+# Python caches compiled modules (__pycache__, ignored by git and Docker). Where
+# the environment says PYTHONDONTWRITEBYTECODE (some CI images do), every process
+# compiles Django, Celery, Strawberry... again: 4.3 s of CPU before a server or a
+# worker starts instead of 1.4 s, and the test suite starts hundreds.
+unset PYTHONDONTWRITEBYTECODE

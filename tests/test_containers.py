@@ -20,6 +20,10 @@ import pytest
 
 from tests.e2e.servers import stop_group
 
+# One worker runs the module: its fixtures run scripts/check-containers and build
+# the image's /app, once.
+pytestmark = pytest.mark.xdist_group("containers")
+
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 SECRETS = {
@@ -140,8 +144,23 @@ def run_health_check(command: list[str], env: dict, cwd: Path) -> int:
     ).returncode
 
 
-def wait_until_healthy(command: list[str], env: dict, cwd: Path, process, log: Path):
+def wait_until_healthy(
+    command: list[str],
+    env: dict,
+    cwd: Path,
+    process,
+    log: Path,
+    ready: str | None = None,
+):
+    """Run the health check until it passes. With ``ready``, first wait (a minute
+    at most) for the process to log it: a Celery check is a Python process that
+    loads the app, too costly to run in a loop while the worker starts."""
     deadline = time.monotonic() + 90
+    if ready is not None:
+        waited = time.monotonic() + 60
+        while time.monotonic() < waited and ready not in log.read_text():
+            assert process.poll() is None, log.read_text()
+            time.sleep(0.2)
     while time.monotonic() < deadline:
         assert process.poll() is None, log.read_text()
         if run_health_check(command, env, cwd) == 0:
@@ -487,7 +506,8 @@ def test_celery_health_check_answers_while_the_process_runs(
     log = tmp_path / f"{service}.log"
     process = start(command, env, image_app, log)
     try:
-        wait_until_healthy(quick, env, image_app, process, log)
+        ready = {"worker": " ready.", "beat": "beat: Starting..."}[service]
+        wait_until_healthy(quick, env, image_app, process, log, ready)
         assert run_health_check(health, env, image_app) == 0
     finally:
         stop(process)

@@ -17,6 +17,9 @@ from tests.e2e.servers import ROOT, free_port, running
 from tests.e2e.ws_client import Connection
 from tests.stripe_fake import FakeStripe, signature_for, stripe_event
 
+# One worker runs the module, so the dev server starts once.
+pytestmark = pytest.mark.xdist_group("dev_server")
+
 PRODUCTS = """
 { products(first: 5, ordering: [{price: DESC}]) {
     totalCount

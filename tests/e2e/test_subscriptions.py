@@ -45,7 +45,11 @@ from tests.orders_helpers import ADDRESS, guest_cart, guest_checkout, user_cart
 from tests.stripe_fake import FakeStripe, stripe_event
 from workers import app as celery_app
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    # One worker runs the module, so its server starts once.
+    pytest.mark.xdist_group("subscriptions"),
+]
 
 PASSWORD = "a long passphrase 1"  # tests.factories.UserFactory's
 EVENT_FIELDS = "order { number } status previousStatus at"

@@ -18,6 +18,9 @@ import pytest
 from tests.e2e.servers import Storefront, uvicorn
 from tests.faults.services import PrivatePostgres, manage, postgres_bin
 
+# One worker runs the module, so the private cluster is made once.
+pytestmark = pytest.mark.xdist_group("postgres_restart")
+
 SEED = """
 from tests.factories import make_product
 make_product(name="Desk Lamp", slug="desk-lamp",
