@@ -89,12 +89,12 @@ from prometheus_client import Counter
 from redis.asyncio.connection import SSLConnection as AsyncSSLConnection
 from redis.connection import SSLConnection, parse_url
 
-from shop.catalog.cache_version import (
-    VERSION_SET,
-    new_version,
-    replica_lag_seconds,
-    version_changed_at,
-    version_key,
+from shop.catalog.cache_tags import (
+    answer_tags,
+    listen_in_background,
+    start_collecting,
+    stop_collecting,
+    tag_key_prefix,
 )
 from shop.core import metrics
 from shop.core.clients import client_ip, client_key
@@ -463,13 +463,13 @@ def _budget_key(name: str) -> str:
 
 
 def entry_encode(
-    version: bytes,
     headers: list[tuple[bytes, bytes]],
     operation: str | None,
     body: bytes,
 ) -> bytes:
-    """``version \\n meta-JSON \\n body``: the meta holds the headers Django
-    produced (minus per-request ones) and the operation name."""
+    """``meta-JSON \\n body``, what a hit sends: the meta holds the headers Django
+    produced (minus per-request ones) and the operation name. The store script
+    puts the entry's tags and their versions in front (``_STORE``)."""
     meta = {
         "h": [
             [name.decode("latin-1"), value.decode("latin-1")]
@@ -483,7 +483,7 @@ def entry_encode(
         ],
         "o": operation,
     }
-    return b"\n".join((version, _canonical(meta).encode(), body))
+    return b"\n".join((_canonical(meta).encode(), body))
 
 
 # ---------------------------------------------------------------- per process
@@ -889,50 +889,136 @@ class EmbeddedRedis:
         )
 
     async def execute(self, *commands: tuple) -> list:
-        async with self.client.pipeline(transaction=False) as pipe:
-            for command in commands:
-                pipe.execute_command(*command)
-            return await pipe.execute()
+        import redis.exceptions
+
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for command in commands:
+                    pipe.execute_command(*command)
+                return await pipe.execute()
+        except redis.exceptions.NoScriptError as error:
+            raise RedisReplyError(f"NOSCRIPT {error}") from error
+        except redis.exceptions.ResponseError as error:
+            raise RedisReplyError(str(error)) from error
 
     def close(self) -> None:
         pass
 
 
-# ---------------------------------------------------------------- plans
+# ---------------------------------------------------------------- scripts
+
+# An entry is ``<tags> \n <versions> \n <meta> \n <body>``: the tags of what the
+# answer was built from (space-separated; shop.catalog.cache_tags), the version
+# each tag had when it was kept, then what a hit sends. A tag's version is
+# ``<microseconds>-<token>`` (cache_tags.BUMP): Redis's clock when the tag last
+# changed, and a random token.
+#
+# Why a hit is never stale. A write's tags get new versions after it commits and
+# before the writing call returns (cache_tags.flush). An entry is kept only if none
+# of its tags changed after its request read Redis's clock (T0, in the lookup,
+# before Django ran): a change committed before T0 was visible to the request's
+# reads; one whose versions are newer than T0 makes the store refuse; one whose
+# versions change after the store makes the entry's recorded versions differ from
+# the current ones, and a lookup serves an entry only while every one of its tags
+# still has the version it recorded. Equality, not order: a tag whose key Redis
+# lost (an eviction, a restart) never matches, so the entry misses. A tag never
+# changed has no key yet: the store gives it ``0-<token>`` (older than any request).
+# With read replicas the store also refuses when a tag changed within the
+# replicas' lag before T0 (the replica may not have replayed it).
+
+# KEYS[1]: the entry; KEYS[2...]: registration keys (the document must be
+# registered: any of them exists). ARGV[1]: the tag key prefix. Returns the entry's
+# meta and body when it is valid (else nil), whether the document is registered
+# (1 when no keys are given), and Redis's clock (seconds, microseconds).
+_LOOKUP = r"""
+local now = redis.call('TIME')
+local registered = 1
+if #KEYS > 1 then
+  registered = redis.call('EXISTS', unpack(KEYS, 2))
+end
+local entry = redis.call('GET', KEYS[1])
+if not entry then
+  return {false, registered, now[1], now[2]}
+end
+local first = string.find(entry, '\n', 1, true)
+local second = first and string.find(entry, '\n', first + 1, true)
+if not second then
+  return {false, registered, now[1], now[2]}
+end
+local keys = {}
+for tag in string.gmatch(string.sub(entry, 1, first - 1), '[^ ]+') do
+  keys[#keys + 1] = ARGV[1] .. tag
+end
+if #keys == 0 then
+  return {false, registered, now[1], now[2]}
+end
+local current = redis.call('MGET', unpack(keys))
+local i = 0
+for version in string.gmatch(string.sub(entry, first + 1, second - 1), '[^ ]+') do
+  i = i + 1
+  if current[i] ~= version then
+    return {false, registered, now[1], now[2]}
+  end
+end
+if i ~= #keys then
+  return {false, registered, now[1], now[2]}
+end
+return {string.sub(entry, second + 1), registered, now[1], now[2]}
+"""
 
 # KEYS: the entry, its document's allow-listed key and automatically registered
-# key, the client's budget, the total budget. ARGV: the entry, its TTL (also the
-# budgets' window), the bytes it counts (key and value), the client's limit, the
-# total limit, what the request needs registered: "allowed" (allow-list mode),
-# "any" (a hash-only request), "none" (a document sent in full).
+# key, the client's budget, the total budget. ARGV: 1 the meta and body, 2 the TTL
+# (also the budgets' window), 3 the client's limit, 4 the total limit, 5 what the
+# request needs registered: "allowed" (allow-list mode), "any" (a hash-only
+# request), "none" (a document sent in full), 6 the tag key prefix, 7 T0 (the
+# request's start on Redis's clock, microseconds), 8 the replicas' lag
+# (microseconds), 9 a random token, 10 the answer's tags (space-separated).
 # 1: kept and counted; 0: the document is no longer registered as needed; -1: over
-# a budget. An allow-listed document is counted in the total only: the shop chose
-# it, and an SSR storefront sends it for all its visitors from one address.
-# One script, so that a removal from the allow-list (persisted_queries.disallow:
-# delete, then a new version) comes either before it (nothing is kept) or after
-# it (the entry is under the version the removal replaces), and racing stores
-# cannot all pass a budget check made before any of them was counted.
-_STORE = """
+# a budget; -2: a tag changed since T0 (minus the lag). An allow-listed document
+# is counted in the total only: the shop chose it, and an SSR storefront sends it
+# for all its visitors from one address. One script, so that a removal from the
+# allow-list (persisted_queries.disallow: delete, then every answer invalidated)
+# comes either before it (nothing is kept) or after it (the entry recorded the
+# versions the removal replaces), and racing stores cannot all pass a budget
+# check made before any of them was counted.
+_STORE = r"""
 local allowed = redis.call('EXISTS', KEYS[2]) == 1
-if ARGV[6] == 'allowed' and not allowed then
+if ARGV[5] == 'allowed' and not allowed then
   return 0
 end
-if ARGV[6] == 'any' and not allowed and redis.call('EXISTS', KEYS[3]) == 0 then
+if ARGV[5] == 'any' and not allowed and redis.call('EXISTS', KEYS[3]) == 0 then
   return 0
 end
-local size = tonumber(ARGV[3])
+local limit = tonumber(ARGV[7]) - tonumber(ARGV[8])
+local versions = {}
+for tag in string.gmatch(ARGV[10], '[^ ]+') do
+  local key = ARGV[6] .. tag
+  local version = redis.call('GET', key)
+  if not version then
+    version = '0-' .. ARGV[9]
+    redis.call('SET', key, version)
+  else
+    local changed = tonumber(string.match(version, '^(%d+)-'))
+    if changed == nil or changed >= limit then
+      return -2
+    end
+  end
+  versions[#versions + 1] = version
+end
+local value = ARGV[10] .. '\n' .. table.concat(versions, ' ') .. '\n' .. ARGV[1]
+local size = string.len(KEYS[1]) + string.len(value)
 local budgets = {KEYS[5]}
-local limits = {tonumber(ARGV[5])}
+local limits = {tonumber(ARGV[4])}
 if not allowed then
   budgets[2] = KEYS[4]
-  limits[2] = tonumber(ARGV[4])
+  limits[2] = tonumber(ARGV[3])
 end
 for i, key in ipairs(budgets) do
   if tonumber(redis.call('GET', key) or '0') + size > limits[i] then
     return -1
   end
 end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('SET', KEYS[1], value, 'EX', ARGV[2])
 for _, key in ipairs(budgets) do
   if redis.call('INCRBY', key, size) == size then
     redis.call('EXPIRE', key, ARGV[2])
@@ -940,6 +1026,42 @@ for _, key in ipairs(budgets) do
 end
 return 1
 """
+_LOOKUP_SHA = hashlib.sha1(_LOOKUP.encode()).hexdigest()
+_STORE_SHA = hashlib.sha1(_STORE.encode()).hexdigest()
+
+# ---------------------------------------------------------------- read replicas
+
+# With DATABASE_REPLICA_URLS, GraphQL reads of the catalog go to a replica, which
+# may not have replayed a change yet when its tags change: an answer computed just
+# after it could hold the old rows under the new versions. So no answer is kept
+# whose tags changed less than this long before its request started (both on
+# Redis's clock). That is decided from what is in Redis: nothing has to happen
+# later, so it holds whatever becomes of the process that made the change. A
+# replica lagging longer than this can still leave a stale answer until
+# GRAPHQL_RESPONSE_CACHE_TTL.
+REPLICA_LAG_SECONDS = 2.0
+
+
+def replica_lag_seconds() -> float:
+    """How long after a change its tags' answers are not kept: REPLICA_LAG_SECONDS
+    with read replicas, 0 without."""
+    return REPLICA_LAG_SECONDS if _replicas_configured() else 0.0
+
+
+def _replicas_configured() -> bool:
+    return any(alias.startswith("replica") for alias in settings.DATABASES)
+
+
+async def _evaluate(client, script: str, sha: str, keys: list, args: list):
+    """EVALSHA, or EVAL when Redis does not know the script yet."""
+    try:
+        [reply] = await client.execute(("EVALSHA", sha, str(len(keys)), *keys, *args))
+    except RedisReplyError as error:
+        if not str(error).startswith("NOSCRIPT"):
+            raise
+        [reply] = await client.execute(("EVAL", script, str(len(keys)), *keys, *args))
+    return reply
+
 
 _UNTOUCHED = object()  # Django answers the request as it came
 _NOT_CACHED = object()  # Django answers a GET, marked private
@@ -961,10 +1083,9 @@ class _Body:
 class _Found:
     """What one lookup read from Redis."""
 
-    version: bytes
-    entry: bytes | None
+    entry: bytes | None  # a valid entry's meta and body
     registered: bool  # the document is registered as the request needs
-    redis_time: float | None  # Redis's clock, when asked (read replicas)
+    started: int  # Redis's clock, microseconds: T0 (see _STORE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -980,7 +1101,8 @@ class _Store:
     """Where and how a miss's answer may be kept."""
 
     key: str
-    version: bytes
+    started: int  # T0, microseconds on Redis's clock
+    lag: float  # replica_lag_seconds()
     operation: str | None
     document_hash: str
     requirement: str  # see _STORE
@@ -1020,26 +1142,13 @@ def _registration(request: CacheRequest) -> _Registration:
 
 
 def _hit_of(found: _Found, is_get: bool, request_id_given: str | None) -> _Hit | None:
-    """The entry as a hit, if it was made under the current version."""
-    parts = found.entry.split(b"\n", 2)
-    if len(parts) != 3 or parts[0] != found.version:
+    """The entry the lookup found valid, as a hit."""
+    parts = found.entry.split(b"\n", 1)
+    if len(parts) != 2:
         return None
-    _version, meta, body = parts
+    meta, body = parts
     headers, operation = _meta_of(meta, is_get)
     return _Hit(headers, operation, body, request_id_given)
-
-
-def _settled(found: _Found, lag: float) -> bool:
-    """With read replicas: whether the last catalog change is at least ``lag``
-    old, so the replica Django reads from has replayed it (both times on Redis's
-    clock). A version without a time (set by an older release) is not trusted:
-    the next catalog change writes one."""
-    changed_at = version_changed_at(found.version)
-    return (
-        changed_at is not None
-        and found.redis_time is not None
-        and found.redis_time - changed_at >= lag
-    )
 
 
 # ---------------------------------------------------------------- the middleware
@@ -1078,6 +1187,9 @@ class ResponseCache:
                 if settings.EMBEDDED_REDIS
                 else SharedRedisConnection(url)
             )
+            if settings.GRAPHQL_RESPONSE_CACHE_LISTENER:
+                # Writes from outside Django reach Redis through it.
+                listen_in_background()
             self._client_loop = loop
             self._client_url = url
         return self._client
@@ -1095,75 +1207,60 @@ class ResponseCache:
             self._client.close()  # a timed-out connection is not trusted again
         _count("unavailable")
 
-    async def _lookup(
-        self, key: str, checks: tuple[str, ...], *, with_time: bool
-    ) -> "_Found | None":
-        """In one round trip: the current catalog version (set if missing), the
-        entry, whether any of ``checks`` (registration keys) exists, and Redis's
-        clock if asked; None if Redis does not answer."""
+    async def _lookup(self, key: str, checks: tuple[str, ...]) -> "_Found | None":
+        """In one round trip (``_LOOKUP``): the entry if it is still valid,
+        whether any of ``checks`` (registration keys) exists, and Redis's clock;
+        None if Redis does not answer."""
         client = self._redis()
         if client is None:
             return None
-        commands: list[tuple] = [("MGET", version_key(), key)]
-        if checks:
-            commands.append(("EXISTS", *checks))
-        if with_time:
-            commands.append(("TIME",))
         try:
             async with asyncio.timeout(REDIS_TIMEOUT):
-                replies = await client.execute(*commands)
-                version, entry = replies[0]
-                if version is None:
-                    [version] = await client.execute(
-                        (
-                            "EVAL",
-                            VERSION_SET,
-                            "1",
-                            version_key(),
-                            new_version(),
-                            "if-missing",
-                        )
-                    )
+                entry, registered, seconds, microseconds = await _evaluate(
+                    client, _LOOKUP, _LOOKUP_SHA, [key, *checks], [tag_key_prefix()]
+                )
         except Exception:
             self._redis_failed()
             return None
-        redis_time = None
-        if with_time:
-            seconds, microseconds = replies[-1]
-            redis_time = int(seconds) + int(microseconds) / 1_000_000
         return _Found(
-            version=version,
             entry=entry,
-            registered=not checks or int(replies[1]) > 0,
-            redis_time=redis_time,
+            registered=int(registered) > 0,
+            started=int(seconds) * 1_000_000 + int(microseconds),
         )
 
-    async def _store(self, store: "_Store", value: bytes) -> None:
-        """Keep ``value`` under ``store.key`` if its document is still registered
-        as the request needed and the budgets allow (``_STORE``)."""
+    async def _store(self, store: "_Store", value: bytes, tags: list[str]) -> None:
+        """Keep ``value`` under ``store.key`` with ``tags`` if none of them changed
+        since the request started, its document is still registered as the
+        request needed and the budgets allow (``_STORE``)."""
         client = self._redis()
         if client is None:
             return
         document_hash = store.document_hash
         try:
             async with asyncio.timeout(REDIS_TIMEOUT):
-                [kept] = await client.execute(
-                    (
-                        "EVAL",
-                        _STORE,
-                        "5",
+                kept = await _evaluate(
+                    client,
+                    _STORE,
+                    _STORE_SHA,
+                    [
                         store.key,
                         ALLOWED_PREFIX + document_hash,
                         AUTO_PREFIX + document_hash,
                         _budget_key("client:" + store.client),
                         _budget_key("total"),
+                    ],
+                    [
                         value,
                         str(settings.GRAPHQL_RESPONSE_CACHE_TTL),
-                        str(len(store.key) + len(value)),
                         str(settings.GRAPHQL_RESPONSE_CACHE_CLIENT_BYTES),
                         str(settings.GRAPHQL_RESPONSE_CACHE_TOTAL_BYTES),
                         store.requirement,
-                    )
+                        tag_key_prefix(),
+                        str(store.started),
+                        str(round(store.lag * 1_000_000)),
+                        os.urandom(6).hex(),
+                        " ".join(tags),
+                    ],
                 )
         except Exception:
             self._redis_failed()
@@ -1172,8 +1269,10 @@ class ResponseCache:
             _count("stored")
         elif kept == 0:
             forget_in_process(document_hash)
-        else:
+        elif kept == -1:
             _count("over_budget")
+        else:
+            _count("changed")
 
     # ---- the request
 
@@ -1235,8 +1334,7 @@ class ResponseCache:
             return not_cached
         key, kind = keyed
         registration = _registration(request)
-        lag = replica_lag_seconds()
-        found = await self._lookup(key, registration.checks, with_time=lag > 0)
+        found = await self._lookup(key, registration.checks)
         if found is None:  # Redis does not answer: Django does, nothing is kept
             return _Miss(store=None)
         if not found.registered and registration.refused_unregistered:
@@ -1250,12 +1348,11 @@ class ResponseCache:
             if hit is not None:
                 return hit
         _count("miss")
-        if lag and not _settled(found, lag):
-            return _Miss(store=None)
         return _Miss(
             store=_Store(
                 key=key,
-                version=found.version,
+                started=found.started,
+                lag=replica_lag_seconds(),
                 operation=kind.operation,
                 document_hash=request.document_hash,
                 requirement=registration.requirement,
@@ -1302,9 +1399,11 @@ class ResponseCache:
             _log_hit(method, operation, request_id, seconds)
 
     async def _miss(self, scope, receive, send, *, is_get, store) -> None:
-        """Django answers; a cacheable answer is kept as ``store`` says (under
-        the version read before Django ran), if it says."""
+        """Django answers; a cacheable answer is kept as ``store`` says, if it
+        says, with the tags of what Django read for it (shop.catalog.cache_tags
+        collects them while it runs)."""
         start: dict | None = None
+        tags: set[str] = set()
         chunks: list[bytes] = []
         passing = False  # not a JSON 200: sent on as it comes
 
@@ -1343,13 +1442,17 @@ class ResponseCache:
                 and store is not None
                 and len(body) <= settings.GRAPHQL_RESPONSE_CACHE_MAX_BYTES
             ):
-                value = entry_encode(
-                    store.version, start.get("headers", []), store.operation, body
-                )
-                await self._store(store, value)
+                value = entry_encode(start.get("headers", []), store.operation, body)
+                await self._store(store, value, answer_tags(tags))
             return None
 
-        await self.app(scope, receive, capture)
+        if store is None:
+            return await self.app(scope, receive, capture)
+        tags, token = start_collecting()
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            stop_collecting(token)
 
     @staticmethod
     def _start(message: dict, is_get: bool, *, cacheable: bool) -> dict:

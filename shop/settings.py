@@ -531,12 +531,18 @@ GRAPHQL_PERSISTED_QUERIES_ONLY = env.bool(
     "GRAPHQL_PERSISTED_QUERIES_ONLY", default=False
 )
 # The response cache (schema/response_cache.py): anonymous catalog queries
-# answered from Redis before Django, each entry valid until the catalog changes
-# (any commit touching products, variants, prices, stock, categories, attributes
-# or reviews) and at most GRAPHQL_RESPONSE_CACHE_TTL seconds (what bounds a stale
-# answer if Redis missed a change); answers over GRAPHQL_RESPONSE_CACHE_MAX_BYTES
-# are not kept.
+# answered from Redis before Django, each entry valid until something it was built
+# from changes (the products, variants, categories, attributes and reviews it
+# shows, the lists it depends on: shop.catalog.cache_tags) and at most
+# GRAPHQL_RESPONSE_CACHE_TTL seconds (what bounds a stale answer if Redis missed a
+# change); answers over GRAPHQL_RESPONSE_CACHE_MAX_BYTES are not kept.
 GRAPHQL_RESPONSE_CACHE = env.bool("GRAPHQL_RESPONSE_CACHE", default=True)
+# Each web process listens (PostgreSQL LISTEN) for catalog writes made outside
+# Django (psql, other programs) and sends their tags to Redis within milliseconds.
+# The test suite turns it off where it would hold a connection to the test database.
+GRAPHQL_RESPONSE_CACHE_LISTENER = env.bool(
+    "GRAPHQL_RESPONSE_CACHE_LISTENER", default=True
+)
 GRAPHQL_RESPONSE_CACHE_TTL = env.int("GRAPHQL_RESPONSE_CACHE_TTL", default=300)
 GRAPHQL_RESPONSE_CACHE_MAX_BYTES = env.int(
     "GRAPHQL_RESPONSE_CACHE_MAX_BYTES", default=1_048_576

@@ -41,7 +41,7 @@ def pytest_collection_finish(session):
     """Under ``--dist loadgroup`` a test marked ``xdist_group`` has the group in its
     id; when it has not (pytest 9.2 with pytest-xdist 3.8, pytest-xdist#1386), the
     groups are silently lost: say so rather than start module fixtures per worker."""
-    if not session.config.getvalue("loadgroup"):
+    if not session.config.getoption("loadgroup", default=False):
         return
     for item in session.items:
         if item.get_closest_marker("xdist_group") and "@" not in item.nodeid:
@@ -50,6 +50,15 @@ def pytest_collection_finish(session):
                 "check the pytest and pytest-xdist versions (pytest-xdist#1386).",
                 returncode=3,
             )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_cache_listener():
+    """In-process tests run no background listener thread (it would hold a
+    connection to the test database); tests of it start it themselves."""
+    from django.conf import settings
+
+    settings.GRAPHQL_RESPONSE_CACHE_LISTENER = False
 
 
 @pytest.fixture(autouse=True)

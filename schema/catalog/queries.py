@@ -5,6 +5,7 @@ import strawberry_django
 from strawberry import relay
 from strawberry.types import Info
 
+from schema.cache_tags import ListTags, TagWhenMissing
 from schema.catalog.types import (
     AttributeType,
     CategoryType,
@@ -28,7 +29,10 @@ class CatalogQuery:
         description="Published products: filter, sort and page through them.",
     )
 
-    @strawberry_django.field(description="One product, by ID or by slug.")
+    @strawberry_django.field(
+        description="One product, by ID or by slug.",
+        extensions=[TagWhenMissing("products")],
+    )
     def product(
         self,
         info: Info,
@@ -48,19 +52,31 @@ class CatalogQuery:
         except CatalogError as error:
             raise graphql_error(error) from error
 
-    @strawberry_django.field(description="One variant, by its SKU.")
+    @strawberry_django.field(
+        description="One variant, by its SKU.",
+        extensions=[TagWhenMissing("products")],
+    )
     def variant(self, info: Info, sku: str) -> ProductVariantType | None:
         return selectors.variant_list(user=current_user(info)).filter(sku=sku)
 
-    @strawberry_django.field(description="The root categories; children nest below.")
+    @strawberry_django.field(
+        description="The root categories; children nest below.",
+        extensions=[ListTags("categories")],
+    )
     def categories(self) -> list[CategoryType]:
         return selectors.category_roots()
 
-    @strawberry_django.field(description="One category, by slug.")
+    @strawberry_django.field(
+        description="One category, by slug.",
+        extensions=[TagWhenMissing("categories")],
+    )
     def category(self, slug: str) -> CategoryType | None:
         return Category.objects.filter(slug=slug)
 
-    @strawberry_django.field(description="Every attribute, for filter facets.")
+    @strawberry_django.field(
+        description="Every attribute, for filter facets.",
+        extensions=[ListTags("attributes")],
+    )
     def attributes(self) -> list[AttributeType]:
         return selectors.attribute_list()
 

@@ -20,6 +20,7 @@ from schema.errors import graphql_error
 from schema.optimizing import keeping_columns
 from schema.reviews.types import ReviewType, VisibleReviewsField
 from shop.catalog import selectors
+from shop.catalog.cache_tags import record
 from shop.catalog.errors import CatalogError, ErrorCode
 from shop.catalog.models import (
     AssignedAttribute,
@@ -80,7 +81,29 @@ class ProductFilter:
         if not prefix:
             search = None if self.search is UNSET else self.search
             queryset = selectors.product_search_ranked(queryset, search=search)
-        return queryset, self.condition()
+        condition = self.condition()
+        record(*self.list_tags())
+        return queryset, condition
+
+    def list_tags(self) -> set[str]:
+        """The lists whose changes can change which products match (cached
+        answers depend on them: shop.catalog.cache_tags)."""
+        tags = set()
+        for level in self._levels():
+            if _given(level.search):
+                tags.add("products-search")
+            if _given(level.category) is not None:
+                tags.add("categories")
+            if (
+                _given(level.min_price) is not None
+                or _given(level.max_price) is not None
+            ):
+                tags.add("products-price")
+            if _given(level.attributes):
+                tags.add("products-attributes")
+            if _given(level.in_stock) is not None:
+                tags.add("products-stock")
+        return tags
 
     def condition(self) -> Q:
         """This filter's conditions, then AND, OR and NOT, as strawberry-django
@@ -181,6 +204,7 @@ class ProductOrder:
                 )
             )
         name, direction = chosen[0]
+        record(*ORDER_TAGS[name])
         sort = selectors.product_sort(
             name,
             descending=direction.name.startswith("DESC"),
@@ -189,12 +213,28 @@ class ProductOrder:
         return queryset, [sort]
 
 
+# The lists a sort key reads (shop.catalog.cache_tags): creation times do not
+# change once set, so that order is the list's membership alone.
+ORDER_TAGS = {
+    "created_at": (),
+    "name": ("products-name",),
+    "price": ("products-price",),
+    "rating": ("products-rating",),
+}
+
+
 class ProductListField(ConnectionField):
-    """A product list field whose ``ordering`` argument also accepts null.
+    """A product list field whose ``ordering`` argument also accepts null, and
+    whose answers depend on the product list's membership (cache tag
+    ``products``; filters and sorts add theirs).
 
     strawberry-django declares it ``[ProductOrder!]! = []``; the contract (and
     Apollo clients passing ``ordering: null``) want ``[ProductOrder!]``.
     """
+
+    def get_queryset(self, queryset: QuerySet, info: Info, **kwargs) -> QuerySet:
+        record("products")
+        return super().get_queryset(queryset, info, **kwargs)
 
     @property
     def arguments(self) -> list[StrawberryArgument]:

@@ -7,8 +7,10 @@ class CatalogConfig(AppConfig):
     verbose_name = "Catalog"
 
     def ready(self) -> None:
-        # Every write to the catalog's tables changes the catalog version on
-        # commit (the key of cached catalog answers): see shop.catalog.cache_version.
-        from shop.catalog.cache_version import watch_catalog_writes
+        # Cached catalog answers record the tags of the rows they read, and every
+        # write to the catalog's tables sends the tags it changed to Redis on
+        # commit: see shop.catalog.cache_tags.
+        from shop.catalog.cache_tags import install_row_tags, watch_catalog_writes
 
+        install_row_tags()
         watch_catalog_writes()

@@ -25,7 +25,7 @@ from decimal import Decimal
 from django.db import connection, models, transaction
 from django.utils.text import slugify
 
-from shop.catalog.cache_version import catalog_changed
+from shop.catalog.cache_tags import changed_everything
 from shop.catalog.models import (
     AssignedAttribute,
     Attribute,
@@ -727,8 +727,9 @@ def catalog_seed(
             return SeedResult(0, existing, 0, time.monotonic() - started)
         catalog = catalog_structure_ensure()
         variants_made = 0
-        # COPY goes around the catalog's write watcher: cached answers must go.
-        catalog_changed()
+        # The triggers are off while loading (and COPY goes around the write
+        # watcher): every cached answer goes on commit.
+        changed_everything()
         with _bulk_loading(rebuild_indexes=products - existing >= existing):
             for first in range(existing, products, BATCH):
                 numbers = range(first, min(first + BATCH, products))

@@ -425,3 +425,21 @@ class AssignedAttribute(models.Model):
     def save(self, *args, **kwargs) -> None:
         self.attribute_id = self.value.attribute_id
         super().save(*args, **kwargs)
+
+
+class CacheInvalidation(models.Model):
+    """A cache tag a committed write changed, waiting to reach Redis.
+
+    Written by the catalog's triggers (migration 0005), in the writing transaction;
+    read and deleted by shop.catalog.cache_tags.flush once Redis has the tag's new
+    version. Empty but for the moment between a commit and its flush (or while
+    Redis is down)."""
+
+    id = models.BigAutoField(primary_key=True)
+    tag = models.CharField(max_length=100)
+
+    class Meta:
+        verbose_name = "pending cache invalidation"
+
+    def __str__(self) -> str:
+        return self.tag

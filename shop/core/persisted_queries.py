@@ -276,17 +276,17 @@ def allow(documents: list[str]) -> tuple[int, int]:
 def disallow(hashes: list[str]) -> int:
     """Remove hashes from the allow-list; returns how many were there. Every
     process stops running them within LOCAL_SECONDS, and cached answers to them
-    are dropped at once (a new catalog version, after the delete: the response
-    cache keeps an answer only while its document is listed, in one script, so
-    none computed before the removal is kept under the new version)."""
-    from shop.catalog.cache_version import catalog_version_bump
+    are dropped at once (the whole cache is invalidated after the delete: the
+    response cache keeps an answer only while its document is listed, in one
+    script, so none computed before the removal is kept past it)."""
+    from shop.catalog.cache_tags import invalidate_all
 
     if not hashes:
         return 0
     keys = [ALLOWED_PREFIX + sha256_hash.lower() for sha256_hash in hashes]
     removed = int(get_redis_connection("default").delete(*keys))
     if removed:
-        catalog_version_bump()
+        invalidate_all()
     return removed
 
 

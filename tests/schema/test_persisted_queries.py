@@ -16,7 +16,7 @@ from django_redis import get_redis_connection
 from strawberry.relay import to_base64
 
 from schema.persisted import refusal_over_socket
-from shop.catalog import cache_version
+from shop.catalog import cache_tags
 from shop.core import persisted_queries
 from shop.core.persisted_queries import (
     ALLOWED_PREFIX,
@@ -549,12 +549,13 @@ def test_the_command_registers_a_manifest_and_graphql_files(
     assert f"{sha(CART_ADD)}  mutation CartAdd" in listed
     assert "3 documents" in listed
 
-    version = get_redis_connection("default").get(cache_version.version_key())
+    everything = cache_tags.tag_key_prefix() + cache_tags.ALL
+    version = get_redis_connection("default").get(everything)
     assert "1 removed" in run_command("remove", sha(NAMES))
     persisted_queries.forget_all_in_process()  # as every process does within 60 s
     assert http.post(extensions=apq(NAMES)).json() == NOT_FOUND_BODY
     # Answers the response cache kept for it are no longer served.
-    assert get_redis_connection("default").get(cache_version.version_key()) not in (
+    assert get_redis_connection("default").get(everything) not in (
         None,
         version,
     )

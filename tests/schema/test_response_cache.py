@@ -32,8 +32,8 @@ from prometheus_client import REGISTRY
 from schema import response_cache
 from schema.response_cache import ResponseCache
 from shop.asgi import application
-from shop.catalog import cache_version
-from shop.catalog.models import AttributeValue, Category, Product
+from shop.catalog import cache_tags
+from shop.catalog.models import AttributeValue, CacheInvalidation, Category, Product
 from shop.catalog.services import product_denormalised_refresh
 from shop.catalog.stock import stock_adjust
 from shop.core import persisted_queries
@@ -75,16 +75,19 @@ def cached_entries() -> list[bytes]:
     return list(get_redis_connection("default").scan_iter(match="*gql:response:*"))
 
 
+def _is_flush(entry) -> bool:
+    return getattr(entry[1], "_shop_flush", False)
+
+
 def _forget_pending_bumps() -> None:
-    """Drop the version bumps the test's setup left waiting for a commit that
-    never comes (the test's transaction rolls back): in production those writes
-    were committed long ago, and a transaction bumps once, so they would hide the
-    bump of the change under test."""
+    """Drop the tags the test's setup left waiting for a commit that never comes
+    (the test's transaction rolls back): in production those writes were
+    committed and sent long ago, and a transaction flushes once, so they would
+    hide the flush of the change under test."""
     connection.run_on_commit[:] = [
-        entry
-        for entry in connection.run_on_commit
-        if entry[1] is not cache_version.catalog_version_bump
+        entry for entry in connection.run_on_commit if not _is_flush(entry)
     ]
+    CacheInvalidation.objects.all().delete()
 
 
 @contextlib.contextmanager
@@ -618,12 +621,8 @@ def test_a_transaction_changes_the_version_once(catalog):
         _stock_adjusted(catalog)
         with transaction.atomic():
             _category(catalog)
-    bumps = [
-        entry
-        for entry in connection.run_on_commit
-        if entry[1] is cache_version.catalog_version_bump
-    ]
-    assert len(bumps) == 1
+    flushes = [entry for entry in connection.run_on_commit if _is_flush(entry)]
+    assert len(flushes) == 1
 
 
 @pytest.mark.parametrize(
@@ -637,7 +636,7 @@ def test_a_transaction_changes_the_version_once(catalog):
     ],
 )
 def test_writes_to_the_catalog_are_recognised(sql):
-    assert cache_version.writes_catalog(sql)
+    assert cache_tags.writes_catalog(sql)
 
 
 @pytest.mark.parametrize(
@@ -651,7 +650,7 @@ def test_writes_to_the_catalog_are_recognised(sql):
     ],
 )
 def test_other_statements_leave_the_version_alone(sql):
-    assert not cache_version.writes_catalog(sql)
+    assert not cache_tags.writes_catalog(sql)
 
 
 def test_a_change_committed_while_a_miss_runs_is_never_served_later(
@@ -664,12 +663,12 @@ def test_a_change_committed_while_a_miss_runs_is_never_served_later(
 
     def changing_meanwhile(**kwargs):
         if not during:
-            # Another process commits a change (and bumps the version) after this
-            # request read the version and before its answer is kept.
+            # Another process commits a change (and sends its tags) after this
+            # request read Redis's clock and before its answer is kept.
             during.append(
                 Product.objects.filter(pk=catalog["lamp"].pk).update(name="New")
             )
-            cache_version.catalog_version_bump()
+            cache_tags.flush()
         return product_list(**kwargs)
 
     monkeypatch.setattr(selectors, "product_list", changing_meanwhile)
@@ -679,14 +678,16 @@ def test_a_change_committed_while_a_miss_runs_is_never_served_later(
 
     assert during == [1]
     assert first.x_cache == "MISS"
-    assert second.x_cache == "MISS"  # the first answer was kept under the old version
+    assert second.x_cache == "MISS"  # the first answer was not kept
     assert third.x_cache == "HIT"
     assert sorted(names(third)) == ["Mug", "New"]
 
 
-def test_a_lost_version_is_replaced_by_a_new_random_one(catalog):
+@pytest.mark.parametrize("lost", ["product-{lamp}", "products", "*"])
+def test_an_answer_whose_tag_redis_lost_misses_and_is_kept_again(catalog, lost):
     filled()
-    get_redis_connection("default").delete(cache_version.version_key())
+    tag = lost.format(lamp=catalog["lamp"].pk)
+    assert get_redis_connection("default").delete(cache_tags.tag_key_prefix() + tag)
     assert post(LISTING).x_cache == "MISS"
     assert post(LISTING).x_cache == "HIT"
 
@@ -718,11 +719,15 @@ def test_redis_down_every_request_is_answered_by_django(catalog, redis_down, cap
     assert len(warnings) == 1  # once per outage, not per request
 
 
-def test_a_failed_version_bump_does_not_fail_the_commit(catalog, redis_down, caplog):
+def test_a_failed_flush_does_not_fail_the_commit_and_its_tags_stay_pending(
+    catalog, redis_down, caplog
+):
     with committed():
         _edit_product(catalog)
     assert Product.objects.get(pk=catalog["lamp"].pk).name == "Desk lamp"
-    assert "catalog version was not changed" in caplog.text
+    assert "were not sent to the response cache yet" in caplog.text
+    pending = set(CacheInvalidation.objects.values_list("tag", flat=True))
+    assert f"product-{catalog['lamp'].pk}" in pending
 
 
 # ---------------------------------------------------------------- what Django guards
@@ -1104,14 +1109,16 @@ def _apq(document: str) -> dict:
 
 
 def _current_entries() -> int:
-    """Entries made under the current catalog version (the ones a hit can use)."""
+    """Entries whose tags all still have the versions they recorded (the ones a
+    hit can use)."""
     store = get_redis_connection("default")
-    version = store.get(cache_version.version_key())
-    return sum(
-        1
-        for key in cached_entries()
-        if (store.get(key) or b"").split(b"\n", 1)[0] == version
-    )
+    prefix = cache_tags.tag_key_prefix()
+    valid = 0
+    for key in cached_entries():
+        tags, versions, _ = (store.get(key) or b"\n\n").split(b"\n", 2)
+        current = store.mget([prefix + tag.decode() for tag in tags.split()])
+        valid += current == versions.split()
+    return valid
 
 
 @pytest.mark.parametrize("allow_list_only", [True, False])
@@ -1247,7 +1254,7 @@ def test_a_rediss_url_verifies_the_certificate_by_default(
 def test_with_replicas_a_change_made_by_a_process_that_has_ended_is_not_cached_stale(
     catalog, monkeypatch
 ):
-    """The README's one-liner (a process that ends at once) changes the version;
+    """The README's one-liner (a process that ends at once) empties the cache;
     an answer computed within REPLICA_LAG_SECONDS of that change may come from a
     replica that has not replayed it yet, so it is not kept, whatever became of
     the process that made the change."""
@@ -1258,8 +1265,8 @@ def test_with_replicas_a_change_made_by_a_process_that_has_ended_is_not_cached_s
     from django.conf import settings
 
     filled()
-    monkeypatch.setattr(cache_version, "_replicas_configured", lambda: True)
-    monkeypatch.setattr(cache_version, "REPLICA_LAG_SECONDS", 30.0)
+    monkeypatch.setattr(response_cache, "_replicas_configured", lambda: True)
+    monkeypatch.setattr(response_cache, "REPLICA_LAG_SECONDS", 30.0)
     environment = {
         **os.environ,
         "DATABASE_REPLICA_URLS": os.environ["DATABASE_URL"],
@@ -1271,25 +1278,25 @@ def test_with_replicas_a_change_made_by_a_process_that_has_ended_is_not_cached_s
             "manage.py",
             "shell",
             "-c",
-            "from shop.catalog.cache_version import catalog_version_bump; "
-            "catalog_version_bump()",
+            "from shop.catalog.cache_tags import invalidate_all; invalidate_all()",
         ],
         cwd=settings.BASE_DIR,
         env=environment,
         check=True,
         timeout=120,
     )
-    version = get_redis_connection("default").get(cache_version.version_key())
+    everything = cache_tags.tag_key_prefix() + cache_tags.ALL
+    version = get_redis_connection("default").get(everything)
 
     within_lag = [post(LISTING) for _ in range(3)]
     assert [r.x_cache for r in within_lag] == ["MISS"] * 3
     assert cached_entries() == [] or _current_entries() == 0
 
-    monkeypatch.setattr(cache_version, "REPLICA_LAG_SECONDS", 0.3)
+    monkeypatch.setattr(response_cache, "REPLICA_LAG_SECONDS", 0.3)
     time.sleep(0.35)
     assert [post(LISTING).x_cache for _ in range(2)] == ["MISS", "HIT"]
     # One change, one version: nothing is left to change it a second time.
-    assert get_redis_connection("default").get(cache_version.version_key()) == version
+    assert get_redis_connection("default").get(everything) == version
 
 
 def test_without_replicas_an_answer_is_kept_right_after_a_change(catalog):

@@ -1,0 +1,415 @@
+"""The response cache invalidates by what changed (shop.catalog.cache_tags): a
+write drops the answers that contain what it changed, and only those.
+
+Two products in two categories; each test fills the cache with each product's
+page and with each category's listing, makes one kind of write to the mug, and
+checks that the mug's answers miss (and show the change) while the lamp's still
+hit. Writes go through every path the shop has: checkout, cancel, expiry, the
+admin, reviews, bulk and raw SQL; a write from another program (psql) and the
+race between writes and reads are in the transactional tests at the end.
+"""
+
+import subprocess
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+
+from shop.catalog import cache_tags
+from shop.catalog.models import CacheInvalidation, Category, Product, ProductVariant
+from shop.catalog.stock import stock_adjust
+from shop.orders.models import Order
+from shop.orders.services import order_cancel
+from shop.payments.services import orders_expire
+from shop.reviews.services import review_create
+from tests.admin_helpers import form_data
+from tests.factories import UserFactory, make_product
+from tests.orders_helpers import guest_cart, guest_checkout
+from tests.schema.test_response_cache import committed, post
+
+PAGE = """query Page($slug: String!) {
+  product(slug: $slug) {
+    name averageRating reviewCount
+    variants { sku quantityAvailable price { amount } }
+  }
+}"""
+
+LISTING = """query Listing($category: String) {
+  products(first: 10, filters: {category: $category}) {
+    totalCount
+    edges { node { name variants { sku quantityAvailable } } }
+  }
+}"""
+
+IN_STOCK = """query InStock {
+  products(first: 10, filters: {inStock: true, category: "lights"}) {
+    edges { node { name } }
+  }
+}"""
+
+BY_PRICE = """query ByPrice {
+  products(first: 10, filters: {category: "lights"}, ordering: [{price: ASC}]) {
+    edges { node { name } }
+  }
+}"""
+
+
+@pytest.fixture
+def shop(db):
+    lights = Category.objects.create(name="Lights", slug="lights")
+    kitchen = Category.objects.create(name="Kitchen", slug="kitchen")
+    lamp = make_product(
+        name="Lamp",
+        slug="lamp",
+        category=lights,
+        variants=[{"sku": "LAMP-1", "price": 30, "quantity_available": 5}],
+    )
+    mug = make_product(
+        name="Mug",
+        slug="mug",
+        category=kitchen,
+        variants=[{"sku": "MUG-1", "price": 8, "quantity_available": 5}],
+    )
+    return {"lamp": lamp, "mug": mug, "mug_variant": mug.variants.get()}
+
+
+def answers() -> dict[str, tuple]:
+    return {
+        "lamp page": (PAGE, {"slug": "lamp"}),
+        "mug page": (PAGE, {"slug": "mug"}),
+        "lights listing": (LISTING, {"category": "lights"}),
+        "kitchen listing": (LISTING, {"category": "kitchen"}),
+    }
+
+
+def fill() -> dict[str, dict]:
+    found = {}
+    for name, (query, variables) in answers().items():
+        first = post(query, variables)
+        assert first.x_cache == "MISS", (name, first)
+        found[name] = first.json
+        assert post(query, variables).x_cache == "HIT", name
+    return found
+
+
+def after(before: dict[str, dict]) -> dict[str, tuple[str, bool]]:
+    """Each answer's X-Cache now, and whether its content changed."""
+    outcome = {}
+    for name, (query, variables) in answers().items():
+        response = post(query, variables)
+        outcome[name] = (response.x_cache, response.json != before[name])
+    return outcome
+
+
+MUG_CHANGED = {
+    "lamp page": ("HIT", False),
+    "mug page": ("MISS", True),
+    "lights listing": ("HIT", False),
+    "kitchen listing": ("MISS", True),
+}
+
+
+def test_a_checkout_drops_the_answers_with_the_product_bought_and_no_other(shop):
+    before = fill()
+    with committed():
+        guest_checkout(guest_cart((shop["mug_variant"], 2)))
+    assert after(before) == MUG_CHANGED
+
+
+def test_a_cancelled_order_s_stock_return_drops_its_product_s_answers(shop):
+    user = UserFactory()
+    with committed():
+        from tests.orders_helpers import user_cart
+
+        user_cart(user, (shop["mug_variant"], 2))
+        from shop.orders.services import checkout_complete
+        from tests.orders_helpers import ADDRESS
+
+        order = checkout_complete(
+            user=user, cart_token=None, email=user.email, address=ADDRESS
+        )
+    before = fill()
+    with committed():
+        order_cancel(user=user, order_id=order.pk)
+    assert after(before) == MUG_CHANGED
+
+
+def test_an_expired_order_s_stock_return_drops_its_product_s_answers(shop):
+    with committed():
+        order = guest_checkout(guest_cart((shop["mug_variant"], 2)))
+    before = fill()
+    with committed():
+        Order.objects.filter(pk=order.pk).update(
+            reserved_until=timezone.now() - timedelta(minutes=1)
+        )
+        assert orders_expire() == [order.pk]
+    assert after(before) == MUG_CHANGED
+
+
+def test_an_admin_stock_adjustment_drops_its_product_s_answers(shop, admin_client):
+    url = reverse("admin:catalog_product_change", args=[shop["mug"].pk])
+    data = form_data(admin_client, url)
+    data["variants-0-stock_delta"] = "7"
+    data["variants-0-stock_reason"] = "RECEIVED"
+    before = fill()
+    with committed():
+        response = admin_client.post(url, data)
+    assert response.status_code == 302
+    assert ProductVariant.objects.get(sku="MUG-1").quantity_available == 12
+    assert after(before) == MUG_CHANGED
+
+
+def test_an_admin_product_edit_drops_its_product_s_answers(shop, admin_client):
+    url = reverse("admin:catalog_product_change", args=[shop["mug"].pk])
+    data = form_data(admin_client, url)
+    data["name"] = "Big mug"
+    before = fill()
+    with committed():
+        response = admin_client.post(url, data)
+    assert response.status_code == 302
+    assert after(before) == MUG_CHANGED
+
+
+def test_a_review_drops_its_product_s_answers(shop):
+    before = fill()
+    with committed():
+        review_create(
+            user=UserFactory(),
+            product_id=shop["mug"].pk,
+            rating=4,
+            comment="Holds tea.",
+        )
+    outcome = after(before)
+    assert outcome["mug page"] == ("MISS", True)  # its rating
+    assert outcome["lamp page"] == outcome["lights listing"] == ("HIT", False)
+
+
+def test_a_bulk_update_drops_the_answers_of_the_rows_it_changed(shop):
+    before = fill()
+    with committed():
+        ProductVariant.objects.filter(sku="MUG-1").update(quantity_available=9)
+    assert after(before) == MUG_CHANGED
+
+
+def test_raw_sql_drops_the_answers_of_the_rows_it_changed(shop):
+    before = fill()
+    with committed(), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE catalog_productvariant SET quantity_available = 3 WHERE sku = %s",
+            ["MUG-1"],
+        )
+    assert after(before) == MUG_CHANGED
+
+
+def test_a_change_of_list_membership_drops_lists_but_not_other_products_pages(shop):
+    before = fill()
+    with committed():
+        Product.objects.filter(pk=shop["mug"].pk).update(category=None)
+    outcome = after(before)
+    assert outcome["lights listing"][0] == "MISS"  # membership: any list may move
+    assert outcome["kitchen listing"] == ("MISS", True)
+    assert outcome["lamp page"] == ("HIT", False)
+
+
+def _hits(query: str) -> bool:
+    return post(query).x_cache == "HIT"
+
+
+def test_lists_without_the_product_drop_only_for_what_can_move_them(shop):
+    """Lists of the lights (the lamp alone): the mug's writes leave them cached,
+    except a write that can change which products such a list holds or their
+    order: stock crossing zero for an in-stock list, a price for a price list."""
+    for query in (IN_STOCK, BY_PRICE):
+        post(query)
+        assert _hits(query)
+    mug = shop["mug_variant"].pk
+
+    with committed():
+        stock_adjust(variant_id=mug, delta=-1, reason="DAMAGED", staff=None)
+    assert _hits(IN_STOCK)  # 5 -> 4: nothing can move
+    assert _hits(BY_PRICE)
+
+    with committed():
+        stock_adjust(variant_id=mug, delta=-4, reason="DAMAGED", staff=None)
+    assert not _hits(IN_STOCK)  # 4 -> 0: in-stock lists may change
+    assert _hits(BY_PRICE)
+    assert _hits(IN_STOCK)
+
+    with committed():
+        Product.objects.filter(pk=shop["mug"].pk).update(name="Big mug")
+    assert _hits(IN_STOCK)  # names sort neither
+    assert _hits(BY_PRICE)
+
+    with committed():
+        ProductVariant.objects.filter(pk=mug).update(price="7.00")
+    assert _hits(IN_STOCK)
+    assert not _hits(BY_PRICE)
+
+
+def test_a_lookup_that_found_nothing_is_dropped_when_the_product_appears(shop):
+    missing = (PAGE, {"slug": "teapot"})
+    assert post(*missing).json == {"data": {"product": None}}
+    assert post(*missing).x_cache == "HIT"
+    with committed():
+        ProductVariant.objects.filter(sku="LAMP-1").update(quantity_available=4)
+    assert post(*missing).x_cache == "HIT"  # a stock change makes nothing appear
+    with committed():
+        make_product(name="Teapot", slug="teapot", variants=[{"price": 20}])
+    response = post(*missing)
+    assert response.x_cache == "MISS"
+    assert response.json["data"]["product"]["name"] == "Teapot"
+
+
+def test_the_triggers_record_the_tags_the_python_side_reads(shop):
+    """The tag names written by the triggers (migration catalog 0005) are those
+    the rows record when read (cache_tags._ROW_TAGS)."""
+    CacheInvalidation.objects.all().delete()
+    variant = shop["mug_variant"]
+    ProductVariant.objects.filter(pk=variant.pk).update(quantity_available=0)
+    recorded = set(CacheInvalidation.objects.values_list("tag", flat=True))
+    assert recorded == {
+        f"product-{shop['mug'].pk}",
+        f"variant-{variant.pk}",
+        "products-stock",
+    }
+    with cache_tags.collecting() as tags:
+        list(ProductVariant.objects.filter(pk=variant.pk))
+        list(ProductVariant.objects.filter(pk=variant.pk).only("sku"))
+    assert tags == {f"product-{shop['mug'].pk}", f"variant-{variant.pk}"}
+
+
+def test_a_bulk_statement_over_many_rows_empties_the_cache(shop):
+    CacheInvalidation.objects.all().delete()
+    Product.objects.bulk_create(
+        Product(name=f"P{n}", slug=f"p-{n}") for n in range(1001)
+    )
+    assert set(CacheInvalidation.objects.values_list("tag", flat=True)) == {"*"}
+
+
+def test_an_answer_with_too_many_tags_depends_on_any_catalog_change(settings):
+    many = {f"product-{n}" for n in range(cache_tags.MAX_TAGS + 1)}
+    assert cache_tags.answer_tags(many) == ["*", "catalog"]
+    assert cache_tags.answer_tags({"product-1"}) == ["*", "product-1"]
+
+
+# ---------------------------------------------------------------- other processes
+
+
+@pytest.fixture
+def listening():
+    stop = threading.Event()
+    thread = threading.Thread(target=cache_tags.listen, kwargs={"stop": stop})
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=cache_tags.LISTEN_SECONDS + 5)
+    assert not thread.is_alive()
+
+
+def _wait_for_miss(query: str, variables: dict, seconds: float = 5.0):
+    deadline = time.monotonic() + seconds
+    while True:
+        response = post(query, variables)
+        if response.x_cache == "MISS" or time.monotonic() > deadline:
+            return response
+        time.sleep(0.02)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_write_from_another_program_reaches_the_cache_through_the_listener(
+    listening,
+):
+    from django.conf import settings
+
+    make_product(name="Mug", slug="mug", variants=[{"sku": "MUG-1", "price": 8}])
+    make_product(name="Lamp", slug="lamp", variants=[{"sku": "LAMP-1", "price": 9}])
+    cache_tags.flush()
+    for slug in ("mug", "lamp"):
+        post(PAGE, {"slug": slug})
+        assert post(PAGE, {"slug": slug}).x_cache == "HIT"
+
+    database = settings.DATABASES["default"]
+    subprocess.run(
+        [
+            "psql",
+            "-h",
+            database["HOST"] or "127.0.0.1",
+            "-p",
+            str(database["PORT"] or 5432),
+            "-U",
+            database["USER"],
+            "-d",
+            connection.settings_dict["NAME"],
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            "UPDATE catalog_product SET name = 'Tall mug' WHERE slug = 'mug'",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    response = _wait_for_miss(PAGE, {"slug": "mug"})
+    assert response.x_cache == "MISS"
+    assert response.json["data"]["product"]["name"] == "Tall mug"
+    assert post(PAGE, {"slug": "lamp"}).x_cache == "HIT"
+    assert not CacheInvalidation.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_read_starting_after_a_write_returned_sees_an_answer_from_before_it():
+    """A writer and a reader on two threads (two database connections), many
+    rounds: the writer raises the stock one unit at a time through the service
+    and publishes each value once the call returned; every read must show at
+    least the value published before it started."""
+    product = make_product(
+        name="Mug", slug="mug", variants=[{"sku": "MUG-1", "quantity_available": 0}]
+    )
+    variant_id = product.variants.get().pk
+    cache_tags.flush()
+    rounds = 150
+    published = [0]
+    done = threading.Event()
+    failures: list = []
+
+    def write() -> None:
+        try:
+            for n in range(1, rounds + 1):
+                stock_adjust(
+                    variant_id=variant_id, delta=1, reason="RECEIVED", staff=None
+                )
+                published[0] = n
+        except Exception as error:  # surfaced by the assertion below
+            failures.append(error)
+        finally:
+            done.set()
+            connection.close()
+
+    reads = hits = 0
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        while not done.is_set() or reads < rounds:
+            floor = published[0]
+            response = post(PAGE, {"slug": "mug"})
+            seen = response.json["data"]["product"]["variants"][0]["quantityAvailable"]
+            if seen < floor:
+                failures.append((floor, seen, response.x_cache))
+            reads += 1
+            hits += response.x_cache == "HIT"
+    finally:
+        writer.join()
+    assert failures == []
+    assert published[0] == rounds
+    assert reads >= rounds
+    assert hits > 0
+    assert (
+        post(PAGE, {"slug": "mug"}).json["data"]["product"]["variants"][0][
+            "quantityAvailable"
+        ]
+        == rounds
+    )
