@@ -97,6 +97,7 @@ from shop.catalog.cache_tags import (
     tag_key_prefix,
 )
 from shop.core import metrics
+from shop.core.cdn import header_tag
 from shop.core.clients import client_ip, client_key
 from shop.core.logs import LogScope, enter_scope, exit_scope, sane_request_id
 from shop.core.persisted_queries import (
@@ -142,6 +143,8 @@ _UNSTORED = frozenset(
         b"server",
         b"vary",
         b"set-cookie",
+        b"surrogate-key",
+        b"cache-tag",
     }
 )
 _HASH = re.compile(r"[0-9a-fA-F]{64}")
@@ -665,6 +668,18 @@ def _vary(values: list[str], *, authorization: bool) -> bytes | None:
     return ", ".join(names).encode("latin-1") if names else None
 
 
+def _tag_headers(tags: list[str]) -> list[tuple[bytes, bytes]]:
+    """``Surrogate-Key`` and ``Cache-Tag`` naming the answer's tags, for a CDN
+    that purges by them (GRAPHQL_CACHE_TAG_HEADERS; shop.core.cdn)."""
+    if not settings.GRAPHQL_CACHE_TAG_HEADERS or not tags:
+        return []
+    names = [header_tag(tag) for tag in tags]
+    return [
+        (b"surrogate-key", " ".join(names).encode()),
+        (b"cache-tag", ",".join(names).encode()),
+    ]
+
+
 def _max_age_header() -> bytes:
     max_age = settings.GRAPHQL_CACHE_MAX_AGE
     return f"public, max-age={max_age}".encode() if max_age > 0 else b"no-cache"
@@ -929,7 +944,8 @@ class EmbeddedRedis:
 # KEYS[1]: the entry; KEYS[2...]: registration keys (the document must be
 # registered: any of them exists). ARGV[1]: the tag key prefix. Returns the entry's
 # meta and body when it is valid (else nil), whether the document is registered
-# (1 when no keys are given), and Redis's clock (seconds, microseconds).
+# (1 when no keys are given), Redis's clock (seconds, microseconds), and a valid
+# entry's tags.
 _LOOKUP = r"""
 local now = redis.call('TIME')
 local registered = 1
@@ -963,7 +979,8 @@ end
 if i ~= #keys then
   return {false, registered, now[1], now[2]}
 end
-return {string.sub(entry, second + 1), registered, now[1], now[2]}
+return {string.sub(entry, second + 1), registered, now[1], now[2],
+        string.sub(entry, 1, first - 1)}
 """
 
 # KEYS: the entry, its document's allow-listed key and automatically registered
@@ -1086,6 +1103,7 @@ class _Found:
     entry: bytes | None  # a valid entry's meta and body
     registered: bool  # the document is registered as the request needs
     started: int  # Redis's clock, microseconds: T0 (see _STORE)
+    tags: list[str]  # a valid entry's tags
 
 
 @dataclass(frozen=True, slots=True)
@@ -1094,6 +1112,7 @@ class _Hit:
     operation: str | None
     body: bytes
     request_id_given: str | None
+    tags: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -1148,7 +1167,7 @@ def _hit_of(found: _Found, is_get: bool, request_id_given: str | None) -> _Hit |
         return None
     meta, body = parts
     headers, operation = _meta_of(meta, is_get)
-    return _Hit(headers, operation, body, request_id_given)
+    return _Hit(headers, operation, body, request_id_given, found.tags)
 
 
 # ---------------------------------------------------------------- the middleware
@@ -1216,7 +1235,7 @@ class ResponseCache:
             return None
         try:
             async with asyncio.timeout(REDIS_TIMEOUT):
-                entry, registered, seconds, microseconds = await _evaluate(
+                entry, registered, seconds, microseconds, *tags = await _evaluate(
                     client, _LOOKUP, _LOOKUP_SHA, [key, *checks], [tag_key_prefix()]
                 )
         except Exception:
@@ -1226,6 +1245,7 @@ class ResponseCache:
             entry=entry,
             registered=int(registered) > 0,
             started=int(seconds) * 1_000_000 + int(microseconds),
+            tags=tags[0].decode().split() if tags else [],
         )
 
     async def _store(self, store: "_Store", value: bytes, tags: list[str]) -> None:
@@ -1382,6 +1402,7 @@ class ResponseCache:
         out = list(hit.headers)
         if is_get:
             out.append((b"cache-control", _max_age_header()))
+            out.extend(_tag_headers(hit.tags))
         out.append((b"content-length", str(len(hit.body)).encode()))
         out.append((b"x-request-id", request_id.encode()))
         out.append((b"x-cache", b"HIT"))
@@ -1435,7 +1456,10 @@ class ResponseCache:
             # The substring "errors" in quotes can only be a key or a string
             # value: a false alarm costs a store, never a wrong answer.
             cacheable = b'"errors"' not in body
-            await send(self._start(start, is_get, cacheable=cacheable))
+            decorated = self._start(start, is_get, cacheable=cacheable)
+            if is_get and cacheable and store is not None:
+                decorated["headers"].extend(_tag_headers(answer_tags(tags)))
+            await send(decorated)
             await send({"type": "http.response.body", "body": body})
             if (
                 cacheable

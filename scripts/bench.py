@@ -39,6 +39,7 @@ BENCHMARKS.md says more.
 import argparse
 import asyncio
 import base64
+import hashlib
 import http.client
 import json
 import os
@@ -142,10 +143,20 @@ SCENARIOS = (
     "cart",
     "checkout-contention",
     "subscriptions",
+    "selling-quiet",
+    "selling-1",
+    "selling-5",
 )
 # the names of the earlier scripts/bench
 ALIASES = {"catalog": "listing-uncached", "checkout": "checkout-contention"}
+# a name that stands for several scenarios
+GROUPS = {"selling": ("selling-quiet", "selling-1", "selling-5")}
 LARGE = {"search", "facets"}
+SELLING = set(GROUPS["selling"])
+# Orders per second streaming during each selling scenario.
+SELLING_RATES = {"selling-quiet": 0, "selling-1": 1, "selling-5": 5}
+# The Zipf exponent of product popularity in the selling scenarios.
+ZIPF_EXPONENT = 1.0
 # (description, check of a result row)
 TARGETS = {
     "listing-uncached": (
@@ -161,6 +172,11 @@ TARGETS = {
         lambda r: r["per_second"] >= 100 and r["oversold"] == 0,
     ),
     "subscriptions": ("p99 < 100 ms", lambda r: r["p99_ms"] < 100),
+    "selling-1": (
+        ">= 90% hits, >= 0.7x quiet",
+        lambda r: r["hit_ratio"] >= 0.9 and (r.get("of_quiet") or 0) >= 0.7,
+    ),
+    "selling-5": (">= 80% hits", lambda r: r["hit_ratio"] >= 0.8),
 }
 # Checkout: every buyer's cart holds one of three variants (45%, 45%, 10% of the
 # carts); the last has little stock, so it sells out during the run (at the
@@ -190,6 +206,11 @@ def environment(database_url: str | None = None) -> dict[str, str]:
         SENTRY_DSN="",
     )
     return env
+
+
+def selling_database_url() -> str:
+    default = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE) + "_selling"
+    return os.environ.get("BENCH_SELLING_DATABASE_URL", default)
 
 
 def large_database_url() -> str:
@@ -337,8 +358,13 @@ class Client:
         response.read()
         return response.status
 
-    def graphql(self, query: str, variables: dict | None = None) -> dict:
-        body = json.dumps({"query": query, "variables": variables or {}})
+    def graphql(
+        self, query: str, variables: dict | None = None, extensions: dict | None = None
+    ) -> dict:
+        payload = {"query": query, "variables": variables or {}}
+        if extensions:
+            payload["extensions"] = extensions
+        body = json.dumps(payload)
         self.connection.request(
             "POST",
             "/graphql/",
@@ -567,6 +593,7 @@ class Run:
         self.concurrency = args.concurrency
         self.demo: dict = {}
         self.large: dict = {}
+        self.selling: dict = {}
         self.queries: dict = {}
         self.demo_helper: InProcessHelper | None = None
 
@@ -640,6 +667,128 @@ def scenario_cart(run: Run, server: Server) -> dict:
             post_request(server.port, UPDATE, {"token": token, "lines": lines})
         )
     return drive(server, [requests], run.seconds, run.warmup)
+
+
+def zipf_sample(count: int, size: int, seed: int) -> list[int]:
+    """``size`` indexes in range(count), index k drawn with a weight of
+    1 / (k + 1) ** ZIPF_EXPONENT: a few products are most of the traffic, the
+    rest a long tail."""
+    import random
+
+    weights = [1 / (k + 1) ** ZIPF_EXPONENT for k in range(count)]
+    return random.Random(seed).choices(range(count), weights=weights, k=size)
+
+
+def persisted_get(port: int, document: str, variables: dict) -> bytes:
+    """An Apollo persisted query over GET: the hash and the variables only."""
+    digest = hashlib.sha256(document.encode()).hexdigest()
+    extensions = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
+    path = "/graphql/?" + urlencode(
+        {
+            "operationName": "ProductPage",
+            "variables": json.dumps(variables, separators=(",", ":")),
+            "extensions": json.dumps(extensions, separators=(",", ":")),
+        }
+    )
+    return get_request(port, path)
+
+
+def register_persisted(server: "Server", document: str) -> None:
+    """Send the document with its hash once, as Apollo's link does after a
+    PersistedQueryNotFound: the server registers it."""
+    digest = hashlib.sha256(document.encode()).hexdigest()
+    Client(server.port).graphql(
+        document,
+        {"slug": "-"},
+        extensions={"persistedQuery": {"version": 1, "sha256Hash": digest}},
+    )
+
+
+class OrderStream(threading.Thread):
+    """Guests buying one unit each, at ``rate`` orders per second, through the
+    API as a storefront does (cartLinesAdd, then checkout), products chosen with
+    the same popularity as the page views."""
+
+    def __init__(self, server: "Server", products: list, rate: float) -> None:
+        super().__init__(daemon=True)
+        self.server, self.products, self.rate = server, products, rate
+        self.stop = threading.Event()
+        self.placed = self.failed = 0
+        self.samples: list[str] = []
+        self.picks = zipf_sample(len(products), 100_000, seed=7)
+
+    def run(self) -> None:
+        client = Client(self.server.port)
+        began = time.monotonic()
+        n = 0
+        while not self.stop.is_set():
+            due = began + n / self.rate
+            if self.stop.wait(max(0.0, due - time.monotonic())):
+                return
+            _slug, variant = self.products[self.picks[n % len(self.picks)]]
+            try:
+                added = client.graphql(
+                    ADD,
+                    {"token": None, "lines": [{"variantId": variant, "quantity": 1}]},
+                )
+                token = added["cartLinesAdd"]["cart"]["token"]
+                placed = client.graphql(
+                    CHECKOUT, {"token": token, "key": f"selling-{token}"}
+                )
+                if placed["checkout"]["errors"]:
+                    raise RuntimeError(placed["checkout"]["errors"])
+                self.placed += 1
+            except Exception as error:
+                client = Client(self.server.port)  # a fresh connection after any
+                self.failed += 1
+                if len(self.samples) < 3:
+                    self.samples.append(repr(error)[:300])
+            n += 1
+
+
+def scenario_selling(name: str):
+    def run_scenario(run: Run, server: Server) -> dict:
+        products = run.selling["products"]
+        if not run.selling.get("registered"):
+            register_persisted(server, PRODUCT_PAGE)
+            run.selling["registered"] = True
+        connections = [
+            [
+                persisted_get(server.port, PRODUCT_PAGE, {"slug": products[k][0]})
+                for k in zipf_sample(len(products), 20_000, seed=connection)
+            ]
+            for connection in range(run.concurrency)
+        ]
+        rate = SELLING_RATES[name]
+        stream = OrderStream(server, products, rate) if rate else None
+        if stream is not None:
+            stream.start()
+        try:
+            result = drive(server, connections, run.seconds, run.warmup)
+        finally:
+            if stream is not None:
+                stream.stop.set()
+                stream.join()
+        requests = result["requests"] or 1
+        result["hit_ratio"] = result["cache_hits"] / requests
+        result["orders_per_second"] = rate
+        result["products"] = len(products)
+        if stream is not None:
+            result["orders_placed"] = stream.placed
+            result["orders_failed"] = stream.failed
+            result["order_error_samples"] = stream.samples
+            if stream.failed:
+                result["errors"] = result.get("errors", 0) + stream.failed
+                result["error_samples"] = (
+                    result.get("error_samples", []) + stream.samples
+                )
+        if name == "selling-quiet":
+            run.selling["quiet_per_second"] = result["per_second"]
+        elif run.selling.get("quiet_per_second"):
+            result["of_quiet"] = result["per_second"] / run.selling["quiet_per_second"]
+        return result
+
+    return run_scenario
 
 
 def checkout_variants(run: Run) -> list[dict]:
@@ -1234,6 +1383,21 @@ HEADER = (
 )
 
 
+def selling_line(result: dict) -> str:
+    line = (
+        f"  {result['hit_ratio']:.1%} hits over {result['products']:,} products "
+        f"(Zipf {ZIPF_EXPONENT:g})"
+    )
+    if result.get("of_quiet") is not None:
+        line += f", {result['of_quiet']:.2f}x the quiet throughput"
+    if result.get("orders_per_second"):
+        line += (
+            f"; {result['orders_placed']} orders placed at "
+            f"{result['orders_per_second']}/s, {result['orders_failed']} failed"
+        )
+    return line
+
+
 def row(name: str, result: dict) -> str:
     def number(value, digits=1, width=8):
         return f"{value:{width}.{digits}f}" if value is not None else f"{'-':>{width}s}"
@@ -1268,6 +1432,7 @@ SERVER_GROUPS = (
     ),
     ("large", "large", False, ("search", "facets")),
     ("cached", "demo", True, ("listing-cached", "subscriptions")),
+    ("selling", "selling", True, ("selling-quiet", "selling-1", "selling-5")),
 )
 RUNNERS = {
     "listing-uncached": scenario_listing_uncached,
@@ -1278,6 +1443,7 @@ RUNNERS = {
     "cart": scenario_cart,
     "checkout-contention": scenario_checkout,
     "subscriptions": lambda run, server: bench_subscriptions(run, server),
+    **{name: scenario_selling(name) for name in GROUPS["selling"]},
 }
 
 
@@ -1300,7 +1466,8 @@ def flush_bench_redis() -> None:
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0].replace("\n", " "),
-        epilog="Scenarios: " + ", ".join(SCENARIOS) + ".",
+        epilog="Scenarios: " + ", ".join(SCENARIOS) + " (selling: the three "
+        "selling ones).",
     )
     parser.add_argument(
         "scenarios",
@@ -1336,6 +1503,12 @@ def parse_arguments() -> argparse.Namespace:
         help="products in the large catalog (default 100000)",
     )
     parser.add_argument("--seed", type=int, default=1, help="the large catalog's seed")
+    parser.add_argument(
+        "--selling-products",
+        type=int,
+        default=2_000,
+        help="products in the selling scenarios' catalog (default 2000)",
+    )
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument(
         "--changes", type=int, help="status changes (default 12; --quick 3)"
@@ -1350,6 +1523,7 @@ def parse_arguments() -> argparse.Namespace:
     )
     args = parser.parse_args()
     chosen = [ALIASES.get(name, name) for name in args.scenarios]
+    chosen = [part for name in chosen for part in GROUPS.get(name, (name,))]
     if not chosen or "all" in chosen:
         chosen = list(SCENARIOS)
     unknown = sorted(set(chosen) - set(SCENARIOS))
@@ -1394,8 +1568,10 @@ def run_all() -> int:
 
     demo_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE)
     large_url = large_database_url()
-    needs_demo = any(n not in LARGE for n in args.scenarios)
+    needs_demo = any(n not in LARGE | SELLING for n in args.scenarios)
     needs_large = any(n in LARGE for n in args.scenarios)
+    needs_selling = any(n in SELLING for n in args.scenarios)
+    selling_url = selling_database_url()
     # the Django helpers answer with the response cache off, as the servers that
     # measure execution run
     uncached = {"GRAPHQL_RESPONSE_CACHE": "false"}
@@ -1404,6 +1580,17 @@ def run_all() -> int:
         create_database(demo_url)
         helpers["demo"] = InProcessHelper({**environment(demo_url), **uncached})
         helpers["demo"].send({"job": "prepare", "catalog": "demo"})
+    if needs_selling:
+        create_database(selling_url)
+        helpers["selling"] = DjangoHelper({**environment(selling_url), **uncached})
+        helpers["selling"].send(
+            {
+                "job": "prepare",
+                "catalog": "large",
+                "products": args.selling_products,
+                "seed": args.seed,
+            }
+        )
     if needs_large:
         create_database(large_url)
         helpers["large"] = DjangoHelper({**environment(large_url), **uncached})
@@ -1428,7 +1615,9 @@ def run_all() -> int:
     for group, database, cache, names in SERVER_GROUPS:
         if not any(n in args.scenarios for n in names):
             continue
-        env = environment(demo_url if database == "demo" else large_url)
+        env = environment(
+            {"demo": demo_url, "large": large_url, "selling": selling_url}[database]
+        )
         env["GRAPHQL_RESPONSE_CACHE"] = "true" if cache else "false"
         log = logs / f"server-{stamp:%Y%m%dT%H%M%SZ}-{group}.log"
         servers[group] = Server(env, workers=args.workers, log=log)
@@ -1437,6 +1626,14 @@ def run_all() -> int:
         run.demo = helpers["demo"].receive()
         phases["demo catalog prepared"] = round(time.monotonic() - started, 1)
         run.demo_helper = helpers["demo"]
+    if needs_selling:
+        helpers["selling"].receive()
+        helpers["selling"].send({"job": "selling"})
+        helper = helpers.pop("selling")
+        run.selling = helper.receive()
+        helper.close()
+        phases["selling catalog prepared"] = round(time.monotonic() - started, 1)
+        print(f"selling catalog: {len(run.selling['products']):,} products")
     if needs_large:
         run.large = helpers["large"].receive()
         phases["large catalog prepared"] = round(time.monotonic() - started, 1)
@@ -1497,6 +1694,8 @@ def run_all() -> int:
                 result["sql_queries_per_request"] = sql_per_request(run, name, result)
                 results[name] = result
                 print(row(name, result), flush=True)
+                if name in SELLING and not result.get("failed"):
+                    print(selling_line(result), flush=True)
                 if result["errors"]:
                     failed = True
                     print(
@@ -1520,6 +1719,8 @@ def run_all() -> int:
     print(f"\n{HEADER}")
     for name in args.scenarios:
         print(row(name, results[name]))
+        if name in SELLING and not results[name].get("failed"):
+            print(selling_line(results[name]))
     checkout = results.get("checkout-contention")
     if checkout and not checkout.get("failed"):
         print(

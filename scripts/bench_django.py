@@ -246,7 +246,37 @@ def carts(job: dict) -> dict:
     return {"tokens": tokens}
 
 
-JOBS = {"prepare": prepare, "queries": count_queries, "carts": carts}
+def selling(job: dict) -> dict:
+    """The selling scenario's catalog: every published product's slug with one of
+    its variants (a global ID), in product order; every variant restocked to a
+    million so that orders never run out during a run."""
+    import base64
+
+    from django.db import connection
+
+    from shop.catalog.models import ProductVariant
+
+    ProductVariant.objects.update(quantity_available=1_000_000)
+    first_variants = (
+        ProductVariant.objects.filter(product__is_published=True)
+        .order_by("product_id", "sort_order", "id")
+        .distinct("product_id")
+        .values_list("product__slug", "pk")
+    )
+    products = [
+        [slug, base64.b64encode(f"ProductVariant:{pk}".encode()).decode()]
+        for slug, pk in first_variants
+    ]
+    connection.close()
+    return {"products": products}
+
+
+JOBS = {
+    "prepare": prepare,
+    "queries": count_queries,
+    "carts": carts,
+    "selling": selling,
+}
 
 
 def main() -> int:

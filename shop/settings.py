@@ -561,6 +561,23 @@ GRAPHQL_RESPONSE_CACHE_TOTAL_BYTES = env.int(
 # reuse one. Nothing can recall it in that time (a price or stock change shows up
 # to this late there), so keep it short; 0 sends "no-cache".
 GRAPHQL_CACHE_MAX_AGE = env.int("GRAPHQL_CACHE_MAX_AGE", default=30)
+# A CDN in front (shop.core.cdn): cacheable anonymous GETs name the tags of what
+# they contain in Surrogate-Key (Fastly, Varnish) and Cache-Tag (Cloudflare), and
+# every change purges its tags there through the CDN's API, so the CDN may keep
+# answers longer than GRAPHQL_CACHE_MAX_AGE (with Surrogate-Control or an edge
+# TTL of its own). GRAPHQL_CACHE_PURGE: "" (off), "fastly", "cloudflare" or the
+# dotted path of a class like shop.core.cdn.FastlyPurger;
+# GRAPHQL_CACHE_PURGE_SERVICE is the Fastly service ID or the Cloudflare zone ID,
+# GRAPHQL_CACHE_PURGE_TOKEN the API token, GRAPHQL_CACHE_PURGE_URL the API's base
+# URL (empty: the CDN's own). GRAPHQL_CACHE_TAG_HEADERS sends the headers without
+# a purge backend (a Varnish purged by other means); on with a backend.
+GRAPHQL_CACHE_PURGE = env.str("GRAPHQL_CACHE_PURGE", default="")
+GRAPHQL_CACHE_PURGE_SERVICE = env.str("GRAPHQL_CACHE_PURGE_SERVICE", default="")
+GRAPHQL_CACHE_PURGE_TOKEN = env.str("GRAPHQL_CACHE_PURGE_TOKEN", default="")
+GRAPHQL_CACHE_PURGE_URL = env.str("GRAPHQL_CACHE_PURGE_URL", default="")
+GRAPHQL_CACHE_TAG_HEADERS = env.bool(
+    "GRAPHQL_CACHE_TAG_HEADERS", default=bool(GRAPHQL_CACHE_PURGE)
+)
 # Product filters: attribute conditions per request (over every AND / OR / NOT
 # level), values per condition, and AND / OR / NOT levels.
 PRODUCT_FILTER_MAX_ATTRIBUTES = env.int("PRODUCT_FILTER_MAX_ATTRIBUTES", default=20)

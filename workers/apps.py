@@ -9,5 +9,6 @@ class WorkersConfig(AppConfig):
     verbose_name = "Workers"
 
     def ready(self) -> None:
-        import workers.tasks.orders  # noqa: F401  (registers the tasks)
+        import workers.tasks.cdn  # noqa: F401  (registers the tasks)
+        import workers.tasks.orders  # noqa: F401
         import workers.tasks.payments  # noqa: F401

@@ -233,6 +233,7 @@ def invalidate_all() -> None:
     """Empty the response cache now (every answer records ``*``). Never raises: a
     Redis outage is logged, and cached answers may then be served until
     GRAPHQL_RESPONSE_CACHE_TTL ends."""
+    purge_later([ALL])
     try:
         bump([ALL])
     except Exception:
@@ -251,30 +252,52 @@ PENDING_SQL = (
 FLUSH_BATCH = 5000
 
 
+def _flush_batch(cursor, *, skip_locked: bool) -> int:
+    """One batch of pending tags to Redis (and the CDN), then deleted, in the
+    transaction the caller holds on ``cursor``; how many were sent."""
+    cursor.execute(PENDING_SQL + (" SKIP LOCKED" if skip_locked else ""), [FLUSH_BATCH])
+    rows = cursor.fetchall()
+    if rows:
+        tags = {tag for _, tag in rows}
+        bump(tags)
+        purge_later(tags)
+        cursor.execute(
+            "DELETE FROM catalog_cacheinvalidation WHERE id = ANY(%s)",
+            [[row_id for row_id, _ in rows]],
+        )
+    return len(rows)
+
+
 def flush(*, using: str = "default", skip_locked: bool = False) -> int:
     """Send the committed writes' pending tags to Redis, then delete them; how many
-    were sent. ``skip_locked``: leave rows another flush holds (the listener);
-    without it, wait for that flush to end (a writer: its tags are in Redis when
-    this returns). Raises on a Redis or database error: the tags stay pending."""
+    were sent. ``skip_locked``: leave rows another flush holds; without it, wait
+    for that flush to end (a writer: its tags are in Redis when this returns).
+    Raises on a Redis or database error: the tags stay pending."""
     connection = connections[using]
     if connection.vendor != "postgresql":
         bump([ALL])
+        purge_later([ALL])
         return 1
     sent = 0
-    sql = PENDING_SQL + (" SKIP LOCKED" if skip_locked else "")
     while True:
         with transaction.atomic(using=using), connection.cursor() as cursor:
-            cursor.execute(sql, [FLUSH_BATCH])
-            rows = cursor.fetchall()
-            if rows:
-                bump(tag for _, tag in rows)
-                cursor.execute(
-                    "DELETE FROM catalog_cacheinvalidation WHERE id = ANY(%s)",
-                    [[row_id for row_id, _ in rows]],
-                )
-        sent += len(rows)
-        if len(rows) < FLUSH_BATCH:
+            batch = _flush_batch(cursor, skip_locked=skip_locked)
+        sent += batch
+        if batch < FLUSH_BATCH:
             return sent
+
+
+def purge_later(tags) -> None:
+    """Have the CDN drop what it keeps under these tags (GRAPHQL_CACHE_PURGE; a
+    Celery task, so that the CDN's API is never waited for here)."""
+    if not settings.GRAPHQL_CACHE_PURGE:
+        return
+    from celery import current_app
+
+    try:
+        current_app.tasks["workers.tasks.cdn.cdn_purge"].delay(sorted(tags))
+    except Exception:
+        logger.exception("The CDN purge of %s tags was not enqueued", len(tags))
 
 
 def flush_on_commit(*, using: str = "default") -> None:
@@ -428,20 +451,22 @@ def listen_in_background() -> None:
 
 
 def listen(*, stop: threading.Event | None = None) -> None:
-    """Flush whenever a write's NOTIFY arrives, and every LISTEN_SECONDS, on a
-    connection of its own (reopened after a failure), until ``stop`` is set."""
+    """Flush whenever a write's NOTIFY arrives, and every LISTEN_SECONDS, until
+    ``stop`` is set. On one connection of its own (reopened after a failure),
+    outside the process's pool: LISTEN needs a session, and the flushes use it
+    too, so a web process holds one connection more than its pool."""
     import psycopg
 
     stop = stop or threading.Event()
     while not stop.is_set():
         try:
             params = connections["default"].get_connection_params()
-            params.pop("cursor_factory", None)
-            params.pop("context", None)
+            for option in ("cursor_factory", "context", "prepare_threshold"):
+                params.pop(option, None)
             with psycopg.connect(**params, autocommit=True) as listening:
                 listening.execute(f"LISTEN {CHANNEL}")
                 while not stop.is_set():
-                    _flush_pending()
+                    _flush_pending(listening)
                     for _ in listening.notifies(timeout=LISTEN_SECONDS, stop_after=1):
                         pass
         except Exception:
@@ -450,13 +475,15 @@ def listen(*, stop: threading.Event | None = None) -> None:
                 exc_info=True,
             )
             stop.wait(1.0)
-        finally:
-            connections.close_all()
 
 
-def _flush_pending() -> None:
+def _flush_pending(listening) -> None:
     try:
-        flush(skip_locked=True)
+        while True:
+            with listening.transaction(), listening.cursor() as cursor:
+                batch = _flush_batch(cursor, skip_locked=True)
+            if batch < FLUSH_BATCH:
+                return
     except Exception:
         logger.warning(
             "Pending catalog changes could not be sent to the response cache "

@@ -74,7 +74,9 @@ def test_fifty_parallel_requests_use_at_most_the_pool(tmp_path):
 
         assert all("errors" not in answer for answer in answers), answers[0]
         assert all(len(a["data"]["products"]["edges"]) == 5 for a in answers)
-        assert max(seen) <= 4, seen
+        # The pool's 4, and the cache invalidation listener's own connection
+        # (shop.catalog.cache_tags.listen: LISTEN needs a session of its own).
+        assert max(seen) <= 4 + 1, seen
         assert max(seen) >= 1  # the watcher did see the server's connections
         # Afterwards the pool keeps what it holds, not one connection per request.
-        assert connections_named(application) <= 4
+        assert connections_named(application) <= 4 + 1

@@ -413,3 +413,131 @@ def test_no_read_starting_after_a_write_returned_sees_an_answer_from_before_it()
         ]
         == rounds
     )
+
+
+# ---------------------------------------------------------------- the edge
+
+
+class FakeCDN:
+    """A local stand-in for a CDN's purge API: records each call, answers as
+    Fastly and Cloudflare do (or ``status``)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import json
+
+        calls = self.calls = []
+        self.status = 200
+
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's name)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                calls.append((self.path, dict(self.headers), body))
+                answer = json.dumps({"success": fake.status == 200, "status": "ok"})
+                self.send_response(fake.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer.encode())
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def cdn(settings, monkeypatch):
+    from celery import current_app
+
+    fake = FakeCDN()
+    settings.GRAPHQL_CACHE_PURGE_SERVICE = "zone-or-service"
+    settings.GRAPHQL_CACHE_PURGE_TOKEN = "secret-token"
+    settings.GRAPHQL_CACHE_PURGE_URL = fake.url
+    settings.GRAPHQL_CACHE_TAG_HEADERS = True
+    # The task runs in the test (no worker here), as a worker would run it.
+    monkeypatch.setattr(current_app.conf, "task_always_eager", True)
+    yield fake
+    fake.close()
+
+
+def _get(query: str, variables: dict):
+    from tests.schema.test_response_cache import get
+
+    return get({"query": query, "variables": variables})
+
+
+def test_cacheable_gets_name_their_tags_for_a_cdn(shop, cdn):
+    mug = shop["mug"]
+    miss = _get(PAGE, {"slug": "mug"})
+    hit = _get(PAGE, {"slug": "mug"})
+    assert (miss.x_cache, hit.x_cache) == ("MISS", "HIT")
+    expected = {"all", f"product-{mug.pk}"}
+    for response in (miss, hit):
+        assert set(response.headers["surrogate-key"].split(" ")) == expected
+        assert set(response.headers["cache-tag"].split(",")) == expected
+    listing = _get(LISTING, {"category": "kitchen"})
+    assert {"all", "products", "categories", f"product-{mug.pk}"} <= set(
+        listing.headers["surrogate-key"].split(" ")
+    )
+    assert "surrogate-key" not in post(PAGE, {"slug": "mug"}).headers  # POST
+
+
+@pytest.mark.parametrize("backend", ["fastly", "cloudflare"])
+def test_a_change_purges_its_tags_at_the_cdn(shop, cdn, settings, backend):
+    settings.GRAPHQL_CACHE_PURGE = backend
+    with committed():
+        ProductVariant.objects.filter(sku="MUG-1").update(quantity_available=2)
+    [(path, headers, body)] = cdn.calls
+    mug, variant = shop["mug"], shop["mug_variant"]
+    if backend == "fastly":
+        assert path == "/service/zone-or-service/purge"
+        assert headers["Fastly-Key"] == "secret-token"
+        assert headers["Surrogate-Key"] == f"product-{mug.pk} variant-{variant.pk}"
+    else:
+        import json
+
+        assert path == "/zones/zone-or-service/purge_cache"
+        assert headers["Authorization"] == "Bearer secret-token"
+        assert json.loads(body) == {
+            "tags": [f"product-{mug.pk}", f"variant-{variant.pk}"]
+        }
+
+
+def test_emptying_the_cache_purges_everything_and_big_purges_are_batched(
+    shop, cdn, settings
+):
+    import json
+
+    settings.GRAPHQL_CACHE_PURGE = "cloudflare"
+    cache_tags.invalidate_all()
+    assert json.loads(cdn.calls[0][2]) == {"tags": ["all"]}
+    cdn.calls.clear()
+    from shop.core import cdn as cdn_module
+
+    cdn_module.purge([f"product-{n}" for n in range(31)])
+    assert [len(json.loads(body)["tags"]) for _, _, body in cdn.calls] == [30, 1]
+
+
+def test_a_refused_purge_raises_so_that_the_task_retries(shop, cdn, settings):
+    from shop.core import cdn as cdn_module
+
+    settings.GRAPHQL_CACHE_PURGE = "fastly"
+    cdn.status = 503
+    with pytest.raises(cdn_module.PurgeError):
+        cdn_module.purge(["product-1"])
+
+
+def test_without_a_purge_backend_no_tag_headers_are_sent(shop, settings):
+    settings.GRAPHQL_CACHE_TAG_HEADERS = False
+    assert "surrogate-key" not in _get(PAGE, {"slug": "mug"}).headers
