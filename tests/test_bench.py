@@ -163,6 +163,29 @@ def test_quick_shortens_every_scenario_and_old_names_still_work(monkeypatch):
     assert args.subscribers == 1000
 
 
+def test_selling_names_the_three_selling_scenarios(monkeypatch):
+    bench = load_bench()
+    monkeypatch.setattr(sys, "argv", ["bench", "selling", "cart"])
+
+    args = bench.parse_arguments()
+
+    assert args.scenarios == ["cart", "selling-quiet", "selling-1", "selling-5"]
+    assert args.selling_products == 2000
+
+
+def test_product_popularity_is_a_long_tail_drawn_the_same_each_run():
+    bench = load_bench()
+    drawn = bench.zipf_sample(2000, 50_000, seed=3)
+
+    assert drawn == bench.zipf_sample(2000, 50_000, seed=3)
+    first, second, tenth, hundredth = (drawn.count(k) for k in (0, 1, 9, 99))
+    # weights 1/(k+1): the first product twice the second, ten times the tenth...
+    assert first > 1.6 * second
+    assert second > 3 * tenth
+    assert tenth > 3 * hundredth
+    assert len(set(drawn)) > 1000  # and the tail is asked for too
+
+
 def test_an_unknown_scenario_is_refused(monkeypatch, capsys):
     bench = load_bench()
     monkeypatch.setattr(sys, "argv", ["bench", "listing"])
