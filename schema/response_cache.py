@@ -91,6 +91,7 @@ from redis.connection import SSLConnection, parse_url
 
 from shop.catalog.cache_tags import (
     answer_tags,
+    answer_until,
     listen_in_background,
     start_collecting,
     stop_collecting,
@@ -469,6 +470,7 @@ def entry_encode(
     headers: list[tuple[bytes, bytes]],
     operation: str | None,
     body: bytes,
+    until: float | None = None,
 ) -> bytes:
     """``meta-JSON \\n body``, what a hit sends: the meta holds the headers Django
     produced (minus per-request ones) and the operation name. The store script
@@ -485,6 +487,7 @@ def entry_encode(
             if name.lower() == b"vary"
         ],
         "o": operation,
+        "u": until,
     }
     return b"\n".join((_canonical(meta).encode(), body))
 
@@ -562,7 +565,7 @@ async def _keyed(
     return found
 
 
-def _meta_of(meta: bytes, is_get: bool) -> tuple[tuple, str | None]:
+def _meta_of(meta: bytes, is_get: bool) -> tuple[tuple, str | None, float | None]:
     """The stored headers as a hit sends them (Vary with Authorization on a GET),
     and the operation's name."""
     found = _metas.get((meta, is_get))
@@ -572,7 +575,7 @@ def _meta_of(meta: bytes, is_get: bool) -> tuple[tuple, str | None]:
         vary = _vary(decoded["v"], authorization=is_get)
         if vary is not None:
             headers.append((b"vary", vary))
-        found = (tuple(headers), decoded["o"])
+        found = (tuple(headers), decoded["o"], decoded.get("u"))
         _remember(_metas, (meta, is_get), found)
     return found
 
@@ -680,8 +683,12 @@ def _tag_headers(tags: list[str]) -> list[tuple[bytes, bytes]]:
     ]
 
 
-def _max_age_header() -> bytes:
+def _max_age_header(until: float | None = None) -> bytes:
+    """GRAPHQL_CACHE_MAX_AGE, or less when the answer's time boundary comes
+    sooner."""
     max_age = settings.GRAPHQL_CACHE_MAX_AGE
+    if until is not None:
+        max_age = min(max_age, int(until - time.time()))
     return f"public, max-age={max_age}".encode() if max_age > 0 else b"no-cache"
 
 
@@ -989,7 +996,9 @@ return {string.sub(entry, second + 1), registered, now[1], now[2],
 # request needs registered: "allowed" (allow-list mode), "any" (a hash-only
 # request), "none" (a document sent in full), 6 the tag key prefix, 7 T0 (the
 # request's start on Redis's clock, microseconds), 8 the replicas' lag
-# (microseconds), 9 a random token, 10 the answer's tags (space-separated).
+# (microseconds), 9 a random token, 10 the answer's tags (space-separated), 11 the
+# entry's TTL in milliseconds (the TTL, or less when the answer has a time
+# boundary: cache_tags.valid_until).
 # 1: kept and counted; 0: the document is no longer registered as needed; -1: over
 # a budget; -2: a tag changed since T0 (minus the lag). An allow-listed document
 # is counted in the total only: the shop chose it, and an SSR storefront sends it
@@ -1035,7 +1044,7 @@ for i, key in ipairs(budgets) do
     return -1
   end
 end
-redis.call('SET', KEYS[1], value, 'EX', ARGV[2])
+redis.call('SET', KEYS[1], value, 'PX', ARGV[11])
 for _, key in ipairs(budgets) do
   if redis.call('INCRBY', key, size) == size then
     redis.call('EXPIRE', key, ARGV[2])
@@ -1113,6 +1122,7 @@ class _Hit:
     body: bytes
     request_id_given: str | None
     tags: list[str]
+    until: float | None  # the answer's time boundary (Unix time)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1166,8 +1176,8 @@ def _hit_of(found: _Found, is_get: bool, request_id_given: str | None) -> _Hit |
     if len(parts) != 2:
         return None
     meta, body = parts
-    headers, operation = _meta_of(meta, is_get)
-    return _Hit(headers, operation, body, request_id_given, found.tags)
+    headers, operation, until = _meta_of(meta, is_get)
+    return _Hit(headers, operation, body, request_id_given, found.tags, until)
 
 
 # ---------------------------------------------------------------- the middleware
@@ -1248,10 +1258,17 @@ class ResponseCache:
             tags=tags[0].decode().split() if tags else [],
         )
 
-    async def _store(self, store: "_Store", value: bytes, tags: list[str]) -> None:
+    async def _store(
+        self, store: "_Store", value: bytes, tags: list[str], until: float | None
+    ) -> None:
         """Keep ``value`` under ``store.key`` with ``tags`` if none of them changed
         since the request started, its document is still registered as the
         request needed and the budgets allow (``_STORE``)."""
+        ttl_ms = settings.GRAPHQL_RESPONSE_CACHE_TTL * 1000
+        if until is not None:
+            ttl_ms = min(ttl_ms, int((until - time.time()) * 1000))
+            if ttl_ms <= 0:
+                return  # past its boundary already
         client = self._redis()
         if client is None:
             return
@@ -1280,6 +1297,7 @@ class ResponseCache:
                         str(round(store.lag * 1_000_000)),
                         os.urandom(6).hex(),
                         " ".join(tags),
+                        str(ttl_ms),
                     ],
                 )
         except Exception:
@@ -1401,7 +1419,7 @@ class ResponseCache:
         is_get = method == "GET"
         out = list(hit.headers)
         if is_get:
-            out.append((b"cache-control", _max_age_header()))
+            out.append((b"cache-control", _max_age_header(hit.until)))
             out.extend(_tag_headers(hit.tags))
         out.append((b"content-length", str(len(hit.body)).encode()))
         out.append((b"x-request-id", request_id.encode()))
@@ -1456,7 +1474,8 @@ class ResponseCache:
             # The substring "errors" in quotes can only be a key or a string
             # value: a false alarm costs a store, never a wrong answer.
             cacheable = b'"errors"' not in body
-            decorated = self._start(start, is_get, cacheable=cacheable)
+            until = answer_until(tags)
+            decorated = self._start(start, is_get, cacheable=cacheable, until=until)
             if is_get and cacheable and store is not None:
                 decorated["headers"].extend(_tag_headers(answer_tags(tags)))
             await send(decorated)
@@ -1466,8 +1485,10 @@ class ResponseCache:
                 and store is not None
                 and len(body) <= settings.GRAPHQL_RESPONSE_CACHE_MAX_BYTES
             ):
-                value = entry_encode(start.get("headers", []), store.operation, body)
-                await self._store(store, value, answer_tags(tags))
+                value = entry_encode(
+                    start.get("headers", []), store.operation, body, until
+                )
+                await self._store(store, value, answer_tags(tags), until)
             return None
 
         if store is None:
@@ -1479,14 +1500,16 @@ class ResponseCache:
             stop_collecting(token)
 
     @staticmethod
-    def _start(message: dict, is_get: bool, *, cacheable: bool) -> dict:
+    def _start(
+        message: dict, is_get: bool, *, cacheable: bool, until: float | None = None
+    ) -> dict:
         if not is_get:
             return _decorated_start(
                 message, cache_control=None, vary_authorization=False, x_cache=b"MISS"
             )
         return _decorated_start(
             message,
-            cache_control=_max_age_header() if cacheable else _PRIVATE,
+            cache_control=_max_age_header(until) if cacheable else _PRIVATE,
             vary_authorization=True,
             x_cache=b"MISS",
         )

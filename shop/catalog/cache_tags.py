@@ -19,6 +19,8 @@ it was built from:
   ``products-name``, ``products-search``, ``products-rating``,
   ``products-attributes``; ``categories`` (the tree, a category filter, a category
   not found) and ``attributes``;
+- a time boundary (``valid_until``): an answer true only until a moment (a
+  scheduled price) is kept no longer, and GETs say so in their max-age;
 - ``*``, on every answer: changing it empties the whole cache (a TRUNCATE, a bulk
   statement over more than BULK_ROWS rows, ``invalidate_all()``); and ``catalog``
   instead of the entity and list tags when an answer has more than MAX_TAGS of
@@ -57,6 +59,7 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 
 from django.conf import settings
 from django.db import connections, transaction
@@ -111,10 +114,29 @@ def record(*tags: str) -> None:
         collected.update(tags)
 
 
+# A time boundary is collected as a tag of its own: "@until:<Unix time>".
+_UNTIL = "@until:"
+
+
+def valid_until(moment: datetime) -> None:
+    """The answer being built is true only until ``moment`` (a scheduled change:
+    a sale that starts or ends, anything with a time boundary): it is kept, and
+    told cacheable to CDNs and browsers, no longer than that."""
+    record(f"{_UNTIL}{moment.timestamp():.6f}")
+
+
+def answer_until(collected: Iterable[str]) -> float | None:
+    """The earliest time boundary the answer recorded (Unix time), if any."""
+    times = [float(tag[len(_UNTIL) :]) for tag in collected if tag.startswith(_UNTIL)]
+    return min(times) if times else None
+
+
 def answer_tags(collected: Iterable[str]) -> list[str]:
     """What an answer stores: ``*`` and its tags, or ``*`` and ``catalog`` when
     there are more than MAX_TAGS (sorted, for stable headers and entries)."""
-    tags = sorted(set(collected) - {ALL, CATALOG})
+    tags = sorted(
+        tag for tag in set(collected) - {ALL, CATALOG} if not tag.startswith(_UNTIL)
+    )
     if len(tags) > MAX_TAGS:
         return [ALL, CATALOG]
     return [ALL, *tags]

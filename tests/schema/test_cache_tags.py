@@ -18,6 +18,7 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
+from django_redis import get_redis_connection
 
 from shop.catalog import cache_tags
 from shop.catalog.models import CacheInvalidation, Category, Product, ProductVariant
@@ -541,3 +542,40 @@ def test_a_refused_purge_raises_so_that_the_task_retries(shop, cdn, settings):
 def test_without_a_purge_backend_no_tag_headers_are_sent(shop, settings):
     settings.GRAPHQL_CACHE_TAG_HEADERS = False
     assert "surrogate-key" not in _get(PAGE, {"slug": "mug"}).headers
+
+
+# ---------------------------------------------------------------- time
+
+
+def test_an_answer_with_a_time_boundary_is_not_served_past_it(shop, monkeypatch):
+    """Something the answer shows changes at a set time (a sale that starts or
+    ends): whatever records the boundary (cache_tags.valid_until, here from the
+    product list), the entry ends with it and GETs tell CDNs no longer."""
+    from shop.catalog import selectors
+    from tests.schema.test_response_cache import get
+
+    product_list = selectors.product_list
+    boundary = {"at": timezone.now() + timedelta(seconds=2)}
+
+    def with_a_boundary(**kwargs):
+        cache_tags.valid_until(boundary["at"])
+        return product_list(**kwargs)
+
+    monkeypatch.setattr(selectors, "product_list", with_a_boundary)
+    query = {"query": LISTING, "variables": {"category": "kitchen"}}
+    miss = get(query)
+    hit = get(query)
+    assert (miss.x_cache, hit.x_cache) == ("MISS", "HIT")
+    for response in (miss, hit):
+        max_age = int(response.headers["cache-control"].split("max-age=")[1])
+        assert 0 < max_age <= 2
+    [key] = [
+        key
+        for key in get_redis_connection("default").scan_iter(match="*gql:response:*")
+    ]
+    assert 0 < get_redis_connection("default").pttl(key) <= 2000
+
+    time.sleep(2.05)
+    boundary["at"] = timezone.now() - timedelta(seconds=1)  # already past: not kept
+    assert get(query).x_cache == "MISS"
+    assert get(query).x_cache == "MISS"
