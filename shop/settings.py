@@ -530,7 +530,7 @@ GRAPHQL_APQ_REGISTERED_BYTES = env.int(
 GRAPHQL_PERSISTED_QUERIES_ONLY = env.bool(
     "GRAPHQL_PERSISTED_QUERIES_ONLY", default=False
 )
-# The response cache (schema/response_cache.py): anonymous catalog queries
+# The response cache (schema/response_cache/): anonymous catalog queries
 # answered from Redis before Django, each entry valid until something it was built
 # from changes (the products, variants, categories, attributes and reviews it
 # shows, the lists it depends on: shop.catalog.cache_tags) and at most

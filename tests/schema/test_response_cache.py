@@ -1,4 +1,4 @@
-"""The response cache (schema/response_cache.py) in front of Django, driven
+"""The response cache (schema/response_cache/) in front of Django, driven
 through the whole ASGI application (shop.asgi.application) as a server drives it.
 
 The application runs under ``async_to_sync``, so Django's synchronous view runs
@@ -31,6 +31,7 @@ from prometheus_client import REGISTRY
 
 from schema import response_cache
 from schema.response_cache import ResponseCache
+from schema.response_cache import entries as cache_entries
 from shop.asgi import application
 from shop.catalog import cache_tags
 from shop.catalog.models import AttributeValue, CacheInvalidation, Category, Product
@@ -1265,8 +1266,8 @@ def test_with_replicas_a_change_made_by_a_process_that_has_ended_is_not_cached_s
     from django.conf import settings
 
     filled()
-    monkeypatch.setattr(response_cache, "_replicas_configured", lambda: True)
-    monkeypatch.setattr(response_cache, "REPLICA_LAG_SECONDS", 30.0)
+    monkeypatch.setattr(cache_entries, "_replicas_configured", lambda: True)
+    monkeypatch.setattr(cache_entries, "REPLICA_LAG_SECONDS", 30.0)
     environment = {
         **os.environ,
         "DATABASE_REPLICA_URLS": os.environ["DATABASE_URL"],
@@ -1292,7 +1293,7 @@ def test_with_replicas_a_change_made_by_a_process_that_has_ended_is_not_cached_s
     assert [r.x_cache for r in within_lag] == ["MISS"] * 3
     assert cached_entries() == [] or _current_entries() == 0
 
-    monkeypatch.setattr(response_cache, "REPLICA_LAG_SECONDS", 0.3)
+    monkeypatch.setattr(cache_entries, "REPLICA_LAG_SECONDS", 0.3)
     time.sleep(0.35)
     assert [post(LISTING).x_cache for _ in range(2)] == ["MISS", "HIT"]
     # One change, one version: nothing is left to change it a second time.
