@@ -62,8 +62,9 @@ answer is kept whose tags changed within REPLICA_LAG_SECONDS before its request
 Redis down: the cache is skipped for a few seconds at a time (one warning per
 outage), every request goes to Django; nothing fails because of it. A write
 committed while Redis was down keeps its tags pending in the database until a
-later flush sends them (the listener retries every few seconds). A ``rediss://`` URL's ``ssl_*`` options
-are honoured as redis-py honours them for the rest of the shop.
+later flush sends them (the listener retries every few seconds). A ``rediss://``
+URL's ``ssl_*`` options are honoured as redis-py honours them for the rest of the
+shop.
 """
 
 from schema.response_cache.middleware import ResponseCache
