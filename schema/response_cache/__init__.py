@@ -35,7 +35,7 @@ An ASGI middleware in front of Django's HTTP application (shop/asgi.py). For
 
 The package: ``keys`` (what identifies an answer), ``entries`` (what an entry
 holds, the lookup and store scripts), ``http`` (HTTP as Django reads it, the
-headers the cache adds), ``redis`` (the connection), ``middleware`` (the ASGI
+headers the cache adds), ``redis`` (redis-py's client), ``middleware`` (the ASGI
 application). Invalidation is shop.catalog.cache_tags's: the database triggers
 that see every write, and their delivery to Redis.
 
@@ -68,15 +68,6 @@ shop.
 """
 
 from schema.response_cache.middleware import ResponseCache
-from schema.response_cache.redis import (
-    EmbeddedRedis,
-    RedisReplyError,
-    SharedRedisConnection,
-)
+from schema.response_cache.redis import RedisConnection, RedisReplyError
 
-__all__ = [
-    "EmbeddedRedis",
-    "RedisReplyError",
-    "ResponseCache",
-    "SharedRedisConnection",
-]
+__all__ = ["RedisConnection", "RedisReplyError", "ResponseCache"]

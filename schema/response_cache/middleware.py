@@ -41,7 +41,7 @@ from schema.response_cache.http import (
     _tag_headers,
 )
 from schema.response_cache.keys import _budget_key, _keyed, _request_of
-from schema.response_cache.redis import EmbeddedRedis, SharedRedisConnection
+from schema.response_cache.redis import EmbeddedRedis, RedisConnection
 from shop.catalog.cache_tags import (
     answer_tags,
     answer_until,
@@ -122,14 +122,14 @@ class ResponseCache:
 
     def __init__(self, app) -> None:
         self.app = app
-        self._client: SharedRedisConnection | EmbeddedRedis | None = None
+        self._client: RedisConnection | None = None
         self._client_loop = None
         self._client_url = None
         self._skip_until = 0.0
 
     # ---- Redis
 
-    def _redis(self) -> SharedRedisConnection | EmbeddedRedis | None:
+    def _redis(self) -> RedisConnection | None:
         """The Redis connection of the running event loop, or None while Redis
         is taken for down or the cache is off."""
         if not settings.GRAPHQL_RESPONSE_CACHE:
@@ -146,9 +146,7 @@ class ResponseCache:
             if self._client is not None and self._client_loop is loop:
                 self._client.close()
             self._client = (
-                EmbeddedRedis(url)
-                if settings.EMBEDDED_REDIS
-                else SharedRedisConnection(url)
+                EmbeddedRedis(url) if settings.EMBEDDED_REDIS else RedisConnection(url)
             )
             if settings.GRAPHQL_RESPONSE_CACHE_LISTENER:
                 # Writes from outside Django reach Redis through it.

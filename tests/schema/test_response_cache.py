@@ -822,64 +822,75 @@ def _location() -> str:
     return settings.CACHES["default"]["LOCATION"]
 
 
-def test_concurrent_requests_share_one_connection_and_get_their_own_replies():
+def test_concurrent_requests_get_their_own_replies_over_a_bounded_pool():
+    from schema.response_cache.redis import MAX_CONNECTIONS
+
     get_redis_connection("default").set("rc:test:a", "1")
+    name = f"rc-test-{time.monotonic_ns()}"
 
     async def run():
-        shared = response_cache.SharedRedisConnection(_location())
+        shared = response_cache.RedisConnection(_location(), client_name=name)
         replies = await asyncio.gather(
             *(
                 shared.execute(("INCR", "rc:test:n"), ("GET", "rc:test:a"))
-                for _ in range(50)
+                for _ in range(3 * MAX_CONNECTIONS)
             )
         )
+        opened = [
+            client
+            for client in get_redis_connection("default").client_list()
+            if client["name"] == name
+        ]
         await shared.execute(("SET", "rc:test:big", b"x" * 300_000, "EX", "60"))
         [big] = await shared.execute(("GET", "rc:test:big"))
-        shared.close()
-        return replies, big
+        await shared.pool.disconnect()
+        return replies, big, len(opened)
 
-    replies, big = async_to_sync(run)()
-    assert sorted(counter for counter, _ in replies) == list(range(1, 51))
+    replies, big, opened = async_to_sync(run)()
+    assert sorted(counter for counter, _ in replies) == list(
+        range(1, 3 * MAX_CONNECTIONS + 1)
+    )
     assert {value for _, value in replies} == {b"1"}
     assert big == b"x" * 300_000
+    assert 1 <= opened <= MAX_CONNECTIONS  # the others waited for one
 
 
 def test_a_request_that_stops_waiting_does_not_shift_the_replies_of_others():
     async def run():
-        shared = response_cache.SharedRedisConnection(_location())
+        shared = response_cache.RedisConnection(_location())
         await shared.execute(("SET", "rc:test:slow", "late"))
         # BLPOP holds its reply for 0.3 s; the first request gives up after 0.05 s.
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0.05):
                 await shared.execute(("BLPOP", "rc:test:empty", "0.3"))
         after = await shared.execute(("GET", "rc:test:slow"))
-        shared.close()
+        await shared.pool.disconnect()
         return after
 
     assert async_to_sync(run)() == [b"late"]
 
 
-def test_a_dropped_connection_fails_its_waiters_and_is_opened_again():
+def test_a_dropped_connection_is_opened_again():
     async def run():
-        shared = response_cache.SharedRedisConnection(_location())
+        shared = response_cache.RedisConnection(_location())
         [client_id] = await shared.execute(("CLIENT", "ID"))
         # Only this connection: the Redis server is shared with other clients.
         get_redis_connection("default").client_kill_filter(_id=client_id)
-        await asyncio.sleep(0.05)  # the reader sees the connection end
+        await asyncio.sleep(0.05)
         again = await shared.execute(("PING",))
-        shared.close()
+        await shared.pool.disconnect()
         return again
 
-    assert async_to_sync(run)() == [b"PONG"]
+    assert async_to_sync(run)() == [True]
 
 
 def test_redis_errors_are_raised():
     async def run():
-        shared = response_cache.SharedRedisConnection(_location())
+        shared = response_cache.RedisConnection(_location())
         try:
             await shared.execute(("NOSUCHCOMMAND",))
         finally:
-            shared.close()
+            await shared.pool.disconnect()
 
     with pytest.raises(response_cache.RedisReplyError, match="unknown command"):
         async_to_sync(run)()
