@@ -34,13 +34,13 @@ other programs. Statement-level triggers on the catalog's tables (migration cata
 shop_cache``: a rolled-back write leaves nothing, a committed one leaves its tags.
 
 **Delivery.** ``flush()`` reads the pending tags, gives each a new version in Redis
-(``BUMP``) and only then deletes them, in one transaction holding their row locks:
+(``BUMP``) and only then deletes them:
 
 - Django processes flush on commit: an execute wrapper on every connection sees a
   catalog write and registers ``flush`` with ``on_commit``. The writer's own tags
-  are committed before it runs, so it either finds them or waits on the locks of a
-  flush that holds them and has bumped them by the time it releases them: when
-  the writing call returns, its change is in Redis. That is the guarantee the
+  are committed before it runs, so it either finds them and sends them, or finds
+  them deleted by a flush that had already sent them: when the writing call
+  returns, its change is in Redis. That is the guarantee the
   response cache builds on (a request starting later never gets an entry from
   before the write);
 - writes from outside Django (psql, another program, psycopg's ``COPY``) are
@@ -268,16 +268,20 @@ def invalidate_all() -> None:
 
 # ---------------------------------------------------------------- flushing
 
-PENDING_SQL = (
-    "SELECT id, tag FROM catalog_cacheinvalidation ORDER BY id LIMIT %s FOR UPDATE"
-)
+PENDING_SQL = "SELECT id, tag FROM catalog_cacheinvalidation ORDER BY id LIMIT %s"
 FLUSH_BATCH = 5000
 
 
-def _flush_batch(cursor, *, skip_locked: bool) -> int:
-    """One batch of pending tags to Redis (and the CDN), then deleted, in the
-    transaction the caller holds on ``cursor``; how many were sent."""
-    cursor.execute(PENDING_SQL + (" SKIP LOCKED" if skip_locked else ""), [FLUSH_BATCH])
+def _flush_batch(cursor) -> int:
+    """One batch of pending tags to Redis (and the CDN), then deleted; how many
+    were sent.
+
+    No locks: two flushes at once may both send the same rows (a tag changed twice
+    within a millisecond costs an extra miss, nothing else), but a row is deleted
+    only after a flush sent it, so a writer that finds its rows gone knows they are
+    in Redis, and one that finds them sends them itself: either way they are there
+    when its flush returns. Each statement commits on its own (autocommit)."""
+    cursor.execute(PENDING_SQL, [FLUSH_BATCH])
     rows = cursor.fetchall()
     if rows:
         tags = {tag for _, tag in rows}
@@ -290,11 +294,11 @@ def _flush_batch(cursor, *, skip_locked: bool) -> int:
     return len(rows)
 
 
-def flush(*, using: str = "default", skip_locked: bool = False) -> int:
+def flush(*, using: str = "default") -> int:
     """Send the committed writes' pending tags to Redis, then delete them; how many
-    were sent. ``skip_locked``: leave rows another flush holds; without it, wait
-    for that flush to end (a writer: its tags are in Redis when this returns).
-    Raises on a Redis or database error: the tags stay pending."""
+    were sent (a writer's own tags are in Redis when this returns: see
+    ``_flush_batch``). Raises on a Redis or database error: the tags stay
+    pending."""
     connection = connections[using]
     if connection.vendor != "postgresql":
         bump([ALL])
@@ -302,8 +306,8 @@ def flush(*, using: str = "default", skip_locked: bool = False) -> int:
         return 1
     sent = 0
     while True:
-        with transaction.atomic(using=using), connection.cursor() as cursor:
-            batch = _flush_batch(cursor, skip_locked=skip_locked)
+        with connection.cursor() as cursor:
+            batch = _flush_batch(cursor)
         sent += batch
         if batch < FLUSH_BATCH:
             return sent
@@ -502,8 +506,8 @@ def listen(*, stop: threading.Event | None = None) -> None:
 def _flush_pending(listening) -> None:
     try:
         while True:
-            with listening.transaction(), listening.cursor() as cursor:
-                batch = _flush_batch(cursor, skip_locked=True)
+            with listening.cursor() as cursor:
+                batch = _flush_batch(cursor)
             if batch < FLUSH_BATCH:
                 return
     except Exception:

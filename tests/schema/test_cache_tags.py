@@ -362,58 +362,68 @@ def test_a_write_from_another_program_reaches_the_cache_through_the_listener(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_no_read_starting_after_a_write_returned_sees_an_answer_from_before_it():
-    """A writer and a reader on two threads (two database connections), many
-    rounds: the writer raises the stock one unit at a time through the service
-    and publishes each value once the call returned; every read must show at
-    least the value published before it started."""
-    product = make_product(
-        name="Mug", slug="mug", variants=[{"sku": "MUG-1", "quantity_available": 0}]
-    )
-    variant_id = product.variants.get().pk
+@pytest.mark.parametrize("slugs", [("mug",), ("mug", "lamp")])
+def test_no_read_starting_after_a_write_returned_sees_an_answer_from_before_it(
+    slugs,
+):
+    """Writers and a reader on threads of their own (each its own database
+    connection), many rounds: each writer raises its product's stock one unit at
+    a time through the service (with two, their flushes race each other) and
+    publishes each value once the call returned; every read must show at least
+    the value published for its product before the read started."""
+    variants = {
+        slug: make_product(
+            name=slug, slug=slug, variants=[{"quantity_available": 0}]
+        ).variants.get()
+        for slug in slugs
+    }
     cache_tags.flush()
     rounds = 150
-    published = [0]
-    done = threading.Event()
+    published = dict.fromkeys(slugs, 0)
+    finished = []
     failures: list = []
 
-    def write() -> None:
+    def write(slug: str) -> None:
         try:
             for n in range(1, rounds + 1):
                 stock_adjust(
-                    variant_id=variant_id, delta=1, reason="RECEIVED", staff=None
+                    variant_id=variants[slug].pk,
+                    delta=1,
+                    reason="RECEIVED",
+                    staff=None,
                 )
-                published[0] = n
+                published[slug] = n
         except Exception as error:  # surfaced by the assertion below
             failures.append(error)
         finally:
-            done.set()
+            finished.append(slug)
             connection.close()
 
+    def stock(slug: str):
+        response = post(PAGE, {"slug": slug})
+        product = response.json["data"]["product"]
+        return product["variants"][0]["quantityAvailable"], response.x_cache
+
     reads = hits = 0
-    writer = threading.Thread(target=write)
-    writer.start()
+    writers = [threading.Thread(target=write, args=(slug,)) for slug in slugs]
+    for writer in writers:
+        writer.start()
     try:
-        while not done.is_set() or reads < rounds:
-            floor = published[0]
-            response = post(PAGE, {"slug": "mug"})
-            seen = response.json["data"]["product"]["variants"][0]["quantityAvailable"]
+        while len(finished) < len(slugs) or reads < rounds * len(slugs):
+            slug = slugs[reads % len(slugs)]
+            floor = published[slug]
+            seen, x_cache = stock(slug)
             if seen < floor:
-                failures.append((floor, seen, response.x_cache))
+                failures.append((slug, floor, seen, x_cache))
             reads += 1
-            hits += response.x_cache == "HIT"
+            hits += x_cache == "HIT"
     finally:
-        writer.join()
+        for writer in writers:
+            writer.join()
     assert failures == []
-    assert published[0] == rounds
-    assert reads >= rounds
+    assert published == dict.fromkeys(slugs, rounds)
     assert hits > 0
-    assert (
-        post(PAGE, {"slug": "mug"}).json["data"]["product"]["variants"][0][
-            "quantityAvailable"
-        ]
-        == rounds
-    )
+    assert [stock(slug)[0] for slug in slugs] == [rounds] * len(slugs)
 
 
 # ---------------------------------------------------------------- the edge
