@@ -25,10 +25,11 @@ from schema.orders.subscriptions import OrderSubscription
 from schema.payments.mutations import PaymentMutation
 from schema.reviews.mutations import ReviewMutation
 from schema.scalars import SCALAR_MAP
+from schema.shipping.queries import ShippingQuery
 
 
 @strawberry.type(description="Everything a storefront can read.")
-class Query(CatalogQuery, CartQuery, AccountQuery, OrderQuery):
+class Query(CatalogQuery, CartQuery, ShippingQuery, AccountQuery, OrderQuery):
     pass
 
 

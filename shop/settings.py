@@ -107,6 +107,8 @@ INSTALLED_APPS = [
     "shop.orders",
     "shop.payments",
     "shop.reviews",
+    "shop.taxes",
+    "shop.shipping",
     "workers.apps.WorkersConfig",
     "shop.core",
 ]
@@ -480,6 +482,10 @@ if not DEBUG:
 # ---------------------------------------------------------------- the shop
 
 SHOP_CURRENCY = env.str("SHOP_CURRENCY", default="USD").upper()
+# Whether catalog prices include tax (EU style: the shelf price is what every buyer
+# pays, and the tax in it is extracted at the destination's rate) or not (US style:
+# tax is added at checkout). shop.orders.totals has the arithmetic.
+PRICES_INCLUDE_TAX = env.bool("PRICES_INCLUDE_TAX", default=True)
 
 # Unpaid orders give their stock back after this many minutes.
 ORDER_RESERVATION_MINUTES = env.int("ORDER_RESERVATION_MINUTES", default=30)

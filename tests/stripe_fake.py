@@ -205,10 +205,15 @@ class FakeStripe:
                 "url": f"https://checkout.stripe.com/c/pay/{session_id}",
                 "status": "open",
                 "payment_status": "unpaid",
+                # As Stripe totals a session: its line items, and the shipping
+                # option it preselects when it offers exactly one.
                 "amount_total": sum(
                     int(i["quantity"]) * int(i["price_data"]["unit_amount"])
                     for i in items
-                ),
+                )
+                + _single_shipping(params),
+                "_shipping_options": params.get("shipping_options", []),
+                "_line_items": items,
                 "currency": items[0]["price_data"]["currency"],
                 "client_reference_id": params.get("client_reference_id"),
                 "customer_email": params.get("customer_email"),
@@ -419,3 +424,14 @@ def charge_refunded(
     if refunds is not None:
         charge["refunds"] = {"object": "list", "data": refunds, "has_more": False}
     return charge
+
+
+def _single_shipping(params: dict) -> int:
+    options = params.get("shipping_options") or []
+    if not options:
+        return 0
+    if len(options) != 1:
+        raise AssertionError("the shop offers exactly one shipping option")
+    rate = options[0]["shipping_rate_data"]
+    assert rate["type"] == "fixed_amount"
+    return int(rate["fixed_amount"]["amount"])

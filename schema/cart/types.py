@@ -5,10 +5,14 @@ from strawberry.types import Info
 
 from schema.catalog.types import ProductVariantType
 from schema.common import Money
-from schema.errors import UserError
+from schema.errors import UserError, graphql_error
+from schema.ids import node_pk
 from schema.optimizing import optimize_for_subfield
+from schema.shipping.types import CartTotalsType
 from shop.cart.services import CartSnapshot
 from shop.catalog.models import ProductVariant
+from shop.orders.errors import OrderError
+from shop.orders.pricing import cart_items, price_cart
 
 
 @strawberry.type(name="CartLine", description="One item of a cart.")
@@ -58,6 +62,35 @@ class CartType:
     @strawberry.field(description="The sum of the lines at current prices.")
     def subtotal(self) -> Money:
         return Money.of(self.snapshot.subtotal)
+
+    @strawberry.field(
+        description="Exactly what checkout would charge now, shipped to this "
+        "country (an ISO 3166 code) by this method (none: without shipping)."
+    )
+    def estimate(
+        self, country: str, shipping_method_id: strawberry.ID | None = None
+    ) -> CartTotalsType:
+        snapshot = self.snapshot
+        try:
+            method_pk = (
+                None
+                if shipping_method_id is None
+                else node_pk(
+                    shipping_method_id,
+                    "ShippingMethod",
+                    field="shippingMethodId",
+                    error=OrderError,
+                )
+            )
+            priced = price_cart(
+                cart_items(snapshot.quantities, snapshot.prices),
+                country=country,
+                shipping_method_id=method_pk,
+                require_method=False,
+            )
+        except OrderError as error:
+            raise graphql_error(error) from error
+        return CartTotalsType(totals=priced.totals)
 
 
 @strawberry.type(description="The cart after a change, or why nothing changed.")

@@ -23,6 +23,16 @@ class OrderMutation:
     def checkout(self, info: Info, input: CheckoutInput) -> CheckoutPayload:
         address = input.shipping_address
         try:
+            method_pk = (
+                None
+                if input.shipping_method_id is None
+                else node_pk(
+                    input.shipping_method_id,
+                    "ShippingMethod",
+                    field="shippingMethodId",
+                    error=OrderError,
+                )
+            )
             order = services.checkout_complete(
                 user=current_user(info),
                 cart_token=input.cart_token,
@@ -36,6 +46,7 @@ class OrderMutation:
                     country=address.country,
                 ),
                 idempotency_key=input.idempotency_key,
+                shipping_method_id=method_pk,
             )
         except OrderError as error:
             return CheckoutPayload(errors=user_errors(error))

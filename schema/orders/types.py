@@ -114,9 +114,46 @@ class OrderType(relay.Node):
     def cancel_reason(self, root: Order) -> OrderCancelReason | None:
         return CancelReason(root.cancel_reason) if root.cancel_reason else None
 
-    @strawberry_django.field(only=["total", "currency"], description="To pay.")
+    @strawberry_django.field(
+        only=["total", "currency"],
+        description="What the buyer pays (what Stripe charges, to the minor unit): "
+        "subtotal - discount + shippingPrice, plus tax when prices exclude it.",
+    )
     def total(self, root: Order) -> Money:
         return Money(amount=root.total, currency=root.currency)
+
+    @strawberry_django.field(
+        only=["subtotal", "currency"], description="The lines at their prices."
+    )
+    def subtotal(self, root: Order) -> Money:
+        return Money(amount=root.subtotal, currency=root.currency)
+
+    @strawberry_django.field(
+        only=["discount", "currency"], description="What discounts took off."
+    )
+    def discount(self, root: Order) -> Money:
+        return Money(amount=root.discount, currency=root.currency)
+
+    @strawberry_django.field(
+        only=["shipping_price", "currency"], description="What shipping cost."
+    )
+    def shipping_price(self, root: Order) -> Money:
+        return Money(amount=root.shipping_price, currency=root.currency)
+
+    @strawberry_django.field(
+        only=["tax", "currency"],
+        description="The tax: inside the prices, or added to them, as the shop "
+        "was configured when the order was placed.",
+    )
+    def tax(self, root: Order) -> Money:
+        return Money(amount=root.tax, currency=root.currency)
+
+    @strawberry_django.field(
+        only=["shipping_method_name"],
+        description="The shipping method chosen; null when shipped without one.",
+    )
+    def shipping_method_name(self, root: Order) -> str | None:
+        return root.shipping_method_name or None
 
     @strawberry_django.field(
         only=[
@@ -152,6 +189,11 @@ class CheckoutInput:
     idempotency_key: str | None = strawberry.field(
         default=None,
         description="The same key from the same buyer returns the same order.",
+    )
+    shipping_method_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="Required when any method ships to the address's country "
+        "(Query.shippingMethods).",
     )
 
 

@@ -40,9 +40,14 @@ ROOT_FIELDS = frozenset(
         "categories",
         "category",
         "attributes",
+        "shippingMethods",
         "__typename",
     }
 )
+# Arguments that make a root field's answer depend on more than the catalog: what
+# ships for a cart depends on the cart (kept in Redis, changed without a catalog
+# write). A field given one of them is not cached.
+PRIVATE_ARGUMENTS = {"shippingMethods": frozenset({"cartToken"})}
 # Documents longer than this are never cached (they still run).
 DOCUMENT_LIMIT = 64 * 1024
 _HASH = re.compile(r"[0-9a-fA-F]{64}")
@@ -187,7 +192,11 @@ def classify(document: str, operation_name: str | None) -> Classified:
     while pending:
         for selection in pending.pop().selections:
             if isinstance(selection, FieldNode):
-                if selection.name.value not in ROOT_FIELDS:
+                name = selection.name.value
+                if name not in ROOT_FIELDS or any(
+                    argument.name.value in PRIVATE_ARGUMENTS.get(name, ())
+                    for argument in selection.arguments or ()
+                ):
                     return _NOT_CACHEABLE
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition

@@ -18,7 +18,7 @@ it was built from:
   ``products-price``, ``products-stock`` (a variant's stock crossing zero),
   ``products-name``, ``products-search``, ``products-rating``,
   ``products-attributes``; ``categories`` (the tree, a category filter, a category
-  not found) and ``attributes``;
+  not found), ``attributes`` and ``shipping`` (the shipping methods);
 - a time boundary (``valid_until``): an answer true only until a moment (a
   scheduled price) is kept no longer, and GETs say so in their max-age;
 - ``*``, on every answer: changing it empties the whole cache (a TRUNCATE, a bulk
@@ -383,6 +383,8 @@ CATALOG_MODELS = (
     "catalog.AttributeValue",
     "catalog.AssignedAttribute",
     "reviews.Review",
+    "shipping.ShippingZone",
+    "shipping.ShippingMethod",
 )
 USER_COLUMNS = ("first_name", "last_name")
 _WRITE = re.compile(

@@ -137,6 +137,14 @@ class Product(models.Model):
     is_published = models.BooleanField(
         default=True, help_text="Only published products are shown to shoppers."
     )
+    tax_class = models.ForeignKey(
+        "taxes.TaxClass",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="products",
+        help_text="Empty: the standard rate.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -230,6 +238,9 @@ class ProductVariant(models.Model):
         default=0, help_text="Units that can still be sold."
     )
     sort_order = models.PositiveSmallIntegerField(default=0)
+    weight_grams = models.PositiveIntegerField(
+        null=True, blank=True, help_text="For shipping methods with a weight limit."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

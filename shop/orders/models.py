@@ -122,8 +122,17 @@ class Order(models.Model):
     shipping_postal_code = models.CharField(max_length=20)
     shipping_country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2.")
 
+    # The money as charged, copied at checkout (shop.orders.totals): it never
+    # changes when prices, rates or shipping methods change later.
     currency = models.CharField(max_length=3)
     subtotal = models.DecimalField(max_digits=12, decimal_places=2)
+    discount = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    shipping_price = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    shipping_method_name = models.CharField(max_length=100, blank=True, default="")
+    tax = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    prices_include_tax = models.BooleanField(
+        default=True, help_text="Whether the tax is inside the prices or added."
+    )
     total = models.DecimalField(max_digits=12, decimal_places=2)
 
     reserved_until = models.DateTimeField(
@@ -207,6 +216,11 @@ class OrderLine(models.Model):
     variant_name = models.CharField(max_length=250, blank=True)
     quantity = models.PositiveIntegerField()
     unit_price = models.DecimalField(max_digits=12, decimal_places=2)
+    discount = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    tax_rate = models.DecimalField(
+        max_digits=6, decimal_places=3, default=0, help_text="Percent."
+    )
+    tax_amount = models.DecimalField(max_digits=12, decimal_places=2, default=0)
 
     class Meta:
         ordering = ["id"]

@@ -27,6 +27,7 @@ from shop.orders.models import (
     OrderStatus,
     new_order_number,
 )
+from shop.orders.pricing import CartItem, price_cart
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +129,7 @@ def checkout_complete(
     email: str | None,
     address: AddressData,
     idempotency_key: str | None = None,
+    shipping_method_id: int | None = None,
 ) -> Order:
     """Turn the cart into an order, in one transaction that cannot oversell.
 
@@ -176,7 +178,9 @@ def checkout_complete(
         raise OrderError(ErrorCode.CART_EMPTY, "The cart is empty.", field="cartToken")
 
     try:
-        return _place_order(user, email, address, buyer_key, idempotency_key, cart)
+        return _place_order(
+            user, email, address, buyer_key, idempotency_key, cart, shipping_method_id
+        )
     except IntegrityError:
         # A concurrent request with the same key or the same cart state committed
         # first: answer its order.
@@ -208,6 +212,7 @@ def _place_order(
     buyer_key: str,
     idempotency_key: str | None,
     cart: CartSnapshot,
+    shipping_method_id: int | None,
 ) -> Order:
     variants = stock_lock(cart.quantities)
     # A request with the same key or cart state that held these locks before us
@@ -239,6 +244,26 @@ def _place_order(
             )
     OrderError.raise_any(problems)
 
+    # The money, as the cart's estimate computes it (shop.orders.pricing), from the
+    # prices and stock locked now: a method that does not ship this cart there,
+    # or none where one is needed, is refused before anything is written.
+    priced = price_cart(
+        [
+            CartItem(
+                variant_id=variant_id,
+                unit_price=variants[variant_id].price,
+                quantity=quantity,
+                tax_class_id=variants[variant_id].product.tax_class_id,
+                weight_grams=variants[variant_id].weight_grams,
+            )
+            for variant_id, quantity in cart.quantities.items()
+        ],
+        country=address.country,
+        shipping_method_id=shipping_method_id,
+        require_method=True,
+    )
+    totals = priced.totals
+    line_totals = {line.key: line for line in totals.lines}
     lines = [
         OrderLine(
             variant=variants[variant_id],
@@ -247,11 +272,13 @@ def _place_order(
             variant_name=variants[variant_id].name,
             quantity=quantity,
             unit_price=variants[variant_id].price,
+            discount=line_totals[variant_id].discount,
+            tax_rate=line_totals[variant_id].tax_rate,
+            tax_amount=line_totals[variant_id].tax,
         )
         for variant_id, quantity in cart.quantities.items()
     ]
-    subtotal = sum((line.total for line in lines), start=Decimal("0.00"))
-    if subtotal > TOTAL_MAX:
+    if totals.total > TOTAL_MAX:
         raise OrderError(
             ErrorCode.INVALID,
             f"An order can total at most {TOTAL_MAX:,} {settings.SHOP_CURRENCY}: "
@@ -271,8 +298,13 @@ def _place_order(
         shipping_postal_code=address.postal_code,
         shipping_country=address.country,
         currency=settings.SHOP_CURRENCY,
-        subtotal=subtotal,
-        total=subtotal,
+        subtotal=totals.subtotal,
+        discount=totals.discount,
+        shipping_price=totals.shipping,
+        shipping_method_name=priced.method.name if priced.method else "",
+        tax=totals.tax,
+        prices_include_tax=totals.prices_include_tax,
+        total=totals.total,
     )
     for line in lines:
         line.order = order

@@ -262,8 +262,9 @@ def _attempt_start(
 
 
 def _line_items(order: Order, currency: str, amount: int) -> list[dict]:
-    """The order's lines as Checkout line items; PAYMENT_ERROR unless they add up
-    to ``amount`` exactly."""
+    """The order's lines as Checkout line items, and its tax as a line of its own
+    when prices exclude it; PAYMENT_ERROR unless they and the shipping
+    (``_shipping_options``) add up to ``amount`` exactly."""
     line_items = []
     try:
         for line in order.lines.all():
@@ -281,9 +282,21 @@ def _line_items(order: Order, currency: str, amount: int) -> list[dict]:
                     },
                 }
             )
+        if not order.prices_include_tax and order.tax:
+            line_items.append(
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": currency,
+                        "unit_amount": to_minor_units(order.tax, currency),
+                        "product_data": {"name": "Tax"},
+                    },
+                }
+            )
+        shipping = to_minor_units(order.shipping_price, currency)
     except ValueError as error:
         raise PaymentError(ErrorCode.PAYMENT_ERROR, str(error)) from error
-    total = sum(
+    total = shipping + sum(
         item["quantity"] * item["price_data"]["unit_amount"] for item in line_items
     )
     if total != amount:
@@ -299,7 +312,7 @@ def _session_params(payment: Payment) -> dict:
     order = payment.order
     line_items = _line_items(order, payment.currency, payment.amount)
     metadata = _metadata(payment, order)
-    return {
+    params = {
         "mode": "payment",
         "line_items": line_items,
         "success_url": payment.success_url,
@@ -313,6 +326,23 @@ def _session_params(payment: Payment) -> dict:
             "description": f"Order {order.number}",
         },
     }
+    if order.shipping_method_name or order.shipping_price:
+        # The shipping chosen at checkout, as the session's one shipping option.
+        params["shipping_options"] = [
+            {
+                "shipping_rate_data": {
+                    "type": "fixed_amount",
+                    "display_name": order.shipping_method_name or "Shipping",
+                    "fixed_amount": {
+                        "amount": to_minor_units(
+                            order.shipping_price, payment.currency
+                        ),
+                        "currency": payment.currency,
+                    },
+                }
+            }
+        ]
+    return params
 
 
 def _intent_params(payment: Payment) -> dict:
