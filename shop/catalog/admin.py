@@ -78,7 +78,14 @@ class WithAttributeValuesForm(forms.ModelForm):
 class ProductForm(WithAttributeValuesForm):
     class Meta:
         model = Product
-        fields = ["name", "slug", "category", "description", "is_published"]
+        fields = [
+            "name",
+            "slug",
+            "category",
+            "description",
+            "is_published",
+            "tax_class",
+        ]
 
 
 # The form fields of an adjustment, and the service's names for them.
@@ -113,7 +120,7 @@ class VariantForm(WithAttributeValuesForm):
 
     class Meta:
         model = ProductVariant
-        fields = ["sku", "name", "price", "sort_order"]
+        fields = ["sku", "name", "price", "weight_grams", "sort_order"]
 
     def clean(self):
         cleaned = super().clean()

@@ -11,7 +11,16 @@ class OrderLineInline(admin.TabularInline):
     model = OrderLine
     extra = 0
     can_delete = False
-    fields = ("sku", "product_name", "variant_name", "quantity", "unit_price")
+    fields = (
+        "sku",
+        "product_name",
+        "variant_name",
+        "quantity",
+        "unit_price",
+        "discount",
+        "tax_rate",
+        "tax_amount",
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -94,6 +103,11 @@ class OrderAdmin(admin.ModelAdmin):
         "email",
         "currency",
         "subtotal",
+        "discount",
+        "shipping_method_name",
+        "shipping_price",
+        "tax",
+        "prices_include_tax",
         "total",
         "idempotency_key",
         "reserved_until",
@@ -106,7 +120,19 @@ class OrderAdmin(admin.ModelAdmin):
     )
     fieldsets = (
         (None, {"fields": ("number", "status", "cancel_reason", "user", "email")}),
-        ("Amounts", {"fields": ("currency", "subtotal", "total")}),
+        (
+            "Amounts",
+            {
+                "fields": (
+                    "currency",
+                    "subtotal",
+                    "discount",
+                    ("shipping_method_name", "shipping_price"),
+                    ("tax", "prices_include_tax"),
+                    "total",
+                )
+            },
+        ),
         (
             "Shipping address",
             {

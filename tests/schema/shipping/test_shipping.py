@@ -130,3 +130,41 @@ def test_methods_are_cached_without_a_cart_and_dropped_when_a_method_changes(sho
     again = post(METHODS_TO, variables)
     assert again.x_cache == "MISS"
     assert amounts(again.json["data"]["shippingMethods"])[1] == ("Express", "7.99")
+
+
+CHECKOUT = """mutation($input: CheckoutInput!) {
+  checkout(input: $input) {
+    order {
+      subtotal { amount } discount { amount } shippingPrice { amount }
+      tax { amount } total { amount } shippingMethodName
+    }
+    errors { field code message }
+  }
+}"""
+
+
+def test_checkout_charges_what_the_estimate_showed(shop, gql):
+    from tests.orders_helpers import ADDRESS_INPUT
+
+    token = guest_cart((shop["lamp"], 1))
+    estimate = gql.ok(
+        ESTIMATE, {"token": token, "country": "GB", "method": gid(shop["express"])}
+    )["cart"]["estimate"]
+    base = {"shippingAddress": ADDRESS_INPUT, "cartToken": token, "email": "a@b.co"}
+
+    missing = gql.ok(CHECKOUT, {"input": base})["checkout"]
+    assert missing["order"] is None
+    assert [(e["field"], e["code"]) for e in missing["errors"]] == [
+        ("shippingMethodId", "REQUIRED")
+    ]
+    placed = gql.ok(
+        CHECKOUT, {"input": {**base, "shippingMethodId": gid(shop["express"])}}
+    )["checkout"]
+    assert placed["errors"] == []
+    order = placed["order"]
+    assert order["total"]["amount"] == estimate["total"]["amount"] == "39.99"
+    assert (order["shippingPrice"], order["tax"], order["shippingMethodName"]) == (
+        {"amount": "9.99"},
+        {"amount": "6.67"},
+        "Express",
+    )

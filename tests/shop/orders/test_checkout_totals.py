@@ -153,3 +153,25 @@ def test_stripe_is_asked_for_exactly_the_order_s_total(
     else:  # 20% added to 30.00 and to 4.99
         assert names == ["Lamp", "Tax"]
         assert (order.tax, order.total) == (D("7.00"), D("41.99"))
+
+
+def test_the_confirmation_email_shows_the_breakdown(shop, settings):
+    from django.core import mail
+
+    from shop.orders.notifications import order_email_send
+
+    order = guest_checkout(
+        guest_cart((shop["lamp"], 1)), shipping_method_id=shop["standard"].pk
+    )
+    order_email_send(order_id=order.pk, kind="confirmation")
+    [message] = mail.outbox
+    for line in (
+        "Subtotal: 30.00 USD",
+        "Shipping (Royal Mail): 4.99 USD",
+        "Tax included: 5.83 USD",
+        "Total: 34.99 USD",
+    ):
+        assert line in message.body
+    html = message.alternatives[0][0]
+    assert "Shipping (Royal Mail)" in html
+    assert "Tax included" in html
