@@ -16,6 +16,7 @@ import subprocess
 import threading
 import time
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,8 @@ from shop.accounts.models import User
 from shop.catalog.models import ProductVariant
 from shop.orders.models import Order
 from shop.orders.services import order_transition
+from shop.shipping.models import ShippingMethod, ShippingZone
+from shop.taxes.models import TaxClass, TaxRate
 from tests.e2e.servers import server_database_url, uvicorn
 from tests.factories import make_product
 
@@ -80,6 +83,12 @@ def test_the_readme_apollo_client_runs_a_storefront_journey(node, server, tmp_pa
         make_product(name=name, variants=[{"price": price, "quantity_available": 10}])
         for name, price in CATALOG
     ]
+    uk = ShippingZone.objects.create(name="UK", countries=["GB"])
+    standard = ShippingMethod.objects.create(zone=uk, name="Standard", price="4.99")
+    ShippingMethod.objects.create(zone=uk, name="Express", price="9.99")
+    TaxRate.objects.create(
+        country="GB", tax_class=TaxClass.objects.get(code="standard"), rate=20
+    )
 
     def mark_paid_once_subscribed(steps: dict[str, dict]) -> None:
         if list(steps)[-1] == "subscribed":
@@ -109,6 +118,7 @@ def test_the_readme_apollo_client_runs_a_storefront_journey(node, server, tmp_pa
         "guestCart",
         "signedIn",
         "cart",
+        "shipping",
         "checkout",
         "subscribed",
         "paid",
@@ -134,14 +144,25 @@ def test_the_readme_apollo_client_runs_a_storefront_journey(node, server, tmp_pa
         "totalQuantity": 3,
         "subtotal": "19.00",
     }
+    # the methods to GB, cheapest first, and the estimate with the first: 19.00
+    # holds 3.17 of tax at 20%, 4.99 of shipping 0.83
+    assert steps["shipping"] == {
+        "methods": [["Standard", "4.99"], ["Express", "9.99"]],
+        "methodId": str(GlobalID("ShippingMethod", str(standard.pk))),
+        "subtotal": "19.00",
+        "shipping": "4.99",
+        "tax": "4.00",
+        "total": "23.99",
+    }
     order = Order.objects.get()
     order_id = GlobalID("Order", str(order.pk))
     assert steps["checkout"] == {
         "orderId": str(order_id),
         "number": order.number,
         "status": "PENDING_PAYMENT",
-        "total": "19.00",
+        "total": "23.99",  # what the estimate showed
     }
+    assert (order.shipping_method_name, order.tax) == ("Standard", Decimal("4.00"))
     # DateTime arrives as an ISO 8601 string, as Decimal does (amounts above)
     for step in ("subscribed", "paid"):
         assert datetime.fromisoformat(steps[step].pop("at")).tzinfo is not None

@@ -9,6 +9,7 @@ import os
 import re
 import urllib.error
 import urllib.request
+from decimal import Decimal
 
 import pytest
 import websockets
@@ -258,21 +259,57 @@ def test_readme_cart_example(dev_server):
     assert again == {"data": {"cart": {"totalQuantity": 2}}}
 
 
+def readme_checkout(
+    dev_server: str, token: str, key: str | None = None
+) -> tuple[dict, dict, dict]:
+    """The README's checkout block as written, in order: the shipping methods for
+    the cart, the estimate with the first (cheapest) one, the checkout with it.
+    Returns the three answers' data."""
+    block = (ROOT / "README.md").read_text().split("```graphql\n")[4].split("```")[0]
+    shipping, rest = block.split("\nquery Estimate")
+    estimate, checkout = ("query Estimate" + rest).split("\nmutation Checkout")
+    checkout = "mutation Checkout" + checkout
+    if key is not None:
+        checkout = checkout.replace("7b0c6b1e-order-attempt-1", key)
+    methods = post(dev_server, shipping.replace("<guest cart token>", token))
+    method_id = methods["data"]["shippingMethods"][0]["id"]
+
+    def filled(document: str) -> str:
+        return document.replace("<guest cart token>", token).replace(
+            "<shipping method id>", method_id
+        )
+
+    return (
+        methods["data"],
+        post(dev_server, filled(estimate))["data"],
+        post(dev_server, filled(checkout))["data"],
+    )
+
+
 def test_readme_checkout_example_in_embedded_mode(dev_server):
     cart_block = (ROOT / "README.md").read_text().split("```graphql\n")[3]
     token = post(dev_server, cart_block.split("```")[0])["data"]["cartLinesAdd"][
         "cart"
     ]["token"]
-    block = (ROOT / "README.md").read_text().split("```graphql\n")[4].split("```")[0]
-    payload = post(dev_server, block.replace("<guest cart token>", token))
-    checkout = payload["data"]["checkout"]
+    methods, estimate, placed = readme_checkout(dev_server, token)
+    # the demo ships to GB: standard (free from 50.00) first, then express
+    assert [m["name"] for m in methods["shippingMethods"]] == ["Standard", "Express"]
+    checkout = placed["checkout"]
     assert checkout["errors"] == []
     order = checkout["order"]
     assert order["status"] == "PENDING_PAYMENT"
     assert order["lines"][0]["productName"] == "Lumen X2"
+    assert order["shippingMethodName"] == "Standard"
+    totals = estimate["cart"]["estimate"]
+    assert order["total"] == totals["total"]  # what the estimate showed
+    assert (order["shippingPrice"], order["tax"]) == (
+        totals["shipping"],
+        totals["tax"],
+    )
+    assert Decimal(order["tax"]["amount"]) > 0  # GB: 20% inside the prices
     # a retry with the same idempotency key answers the same order
-    again = post(dev_server, block.replace("<guest cart token>", token))
-    assert again["data"]["checkout"]["order"]["number"] == order["number"]
+    _, _, again = readme_checkout(dev_server, token)
+    assert again["checkout"]["order"]["number"] == order["number"]
     found = post(dev_server, f'{{ order(token: "{order["token"]}") {{ number }} }}')
     assert found == {"data": {"order": {"number": order["number"]}}}
 
@@ -280,9 +317,8 @@ def test_readme_checkout_example_in_embedded_mode(dev_server):
 def test_readme_payment_flow_in_embedded_mode(dev_server, dev_stripe):
     blocks = (ROOT / "README.md").read_text().split("```graphql\n")
     cart = post(dev_server, blocks[3].split("```")[0])["data"]["cartLinesAdd"]["cart"]
-    checkout = blocks[4].split("```")[0].replace("<guest cart token>", cart["token"])
-    checkout = checkout.replace("7b0c6b1e-order-attempt-1", "readme-payment-flow")
-    order = post(dev_server, checkout)["data"]["checkout"]["order"]
+    _, _, placed = readme_checkout(dev_server, cart["token"], "readme-payment-flow")
+    order = placed["checkout"]["order"]
     pay, status = blocks[5].split("```")[0].split("\nquery ")
     pay = pay.replace("<order token>", order["token"])
     status = "query " + status.replace("<order token>", order["token"])
@@ -371,8 +407,7 @@ def test_no_stray_warnings(dev_server, dev_workdir):
         assert request(f"{dev_server}{path}")[0] == 200
     blocks = (ROOT / "README.md").read_text().split("```graphql\n")
     cart = post(dev_server, blocks[3].split("```")[0])["data"]["cartLinesAdd"]["cart"]
-    checkout = blocks[4].split("```")[0].replace("<guest cart token>", cart["token"])
-    checkout = checkout.replace("7b0c6b1e-order-attempt-1", "no-stray-warnings")
-    assert post(dev_server, checkout)["data"]["checkout"]["errors"] == []
+    _, _, placed = readme_checkout(dev_server, cart["token"], "no-stray-warnings")
+    assert placed["checkout"]["errors"] == []
     log = (dev_workdir / "server.log").read_text()
     assert not re.search(r"Warning|WARNING", log), log

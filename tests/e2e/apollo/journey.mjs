@@ -67,6 +67,22 @@ const TOKEN_AUTH = gql`
     }
   }
 `;
+const SHIPPING = gql`
+  query Shipping($country: String!) {
+    shippingMethods(country: $country) { id name price { amount } }
+  }
+`;
+const ESTIMATE = gql`
+  query Estimate($country: String!, $method: ID) {
+    cart {
+      token
+      estimate(country: $country, shippingMethodId: $method) {
+        subtotal { amount } shipping { amount } tax { amount }
+        total { amount currency }
+      }
+    }
+  }
+`;
 const ME = gql`
   query Me { me { email } }
 `;
@@ -188,12 +204,38 @@ async function mergeAndFill(product) {
   });
 }
 
-async function checkout(email) {
+async function chooseShipping() {
+  // Signed in: the user's cart, so no cart token is needed.
+  const methods = await client.query({
+    query: SHIPPING,
+    variables: { country: "GB" },
+    fetchPolicy: "network-only",
+  });
+  const method = methods.data.shippingMethods[0];
+  const estimate = await client.query({
+    query: ESTIMATE,
+    variables: { country: "GB", method: method.id },
+    fetchPolicy: "network-only",
+  });
+  const totals = estimate.data.cart.estimate;
+  print("shipping", {
+    methods: methods.data.shippingMethods.map((m) => [m.name, m.price.amount]),
+    methodId: method.id,
+    subtotal: totals.subtotal.amount,
+    shipping: totals.shipping.amount,
+    tax: totals.tax.amount,
+    total: totals.total.amount,
+  });
+  return method.id;
+}
+
+async function checkout(email, shippingMethodId) {
   const { data } = await client.mutate({
     mutation: CHECKOUT,
     variables: {
       input: {
         email,
+        shippingMethodId,
         shippingAddress: {
           name: "Ada Lovelace",
           line1: "12 St James's Square",
@@ -260,7 +302,7 @@ try {
   const email = `apollo-${Date.now()}-${process.pid}@example.com`;
   await signIn(email, "a long passphrase for apollo");
   await mergeAndFill(products[1]);
-  const order = await checkout(email);
+  const order = await checkout(email, await chooseShipping());
   await followUntilPaid(order);
   await socket.dispose();
   client.stop();

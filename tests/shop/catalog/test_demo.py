@@ -9,6 +9,8 @@ from shop.accounts.models import User
 from shop.catalog.demo import synthetic_catalog_load
 from shop.catalog.models import AssignedAttribute, Category, Product, ProductVariant
 from shop.reviews.models import Review
+from shop.shipping.models import ShippingMethod, ShippingZone
+from shop.taxes.models import TaxRate
 
 pytestmark = pytest.mark.django_db
 
@@ -21,6 +23,8 @@ def counts() -> tuple[int, ...]:
         AssignedAttribute.objects.count(),
         User.objects.count(),
         Review.objects.count(),
+        ShippingMethod.objects.count(),
+        TaxRate.objects.count(),
     )
 
 
@@ -50,6 +54,24 @@ def test_seed_demo_fills_a_realistic_catalog(capsys, monkeypatch):
     reviewers = User.objects.filter(reviews__isnull=False).distinct()
     assert reviewers.count() == 5
     assert not any(reviewer.has_usable_password() for reviewer in reviewers)
+    # shipping to three zones, and exactly the standard rates of four countries
+    assert {
+        (zone.name, method.name, method.price, method.free_above)
+        for zone in ShippingZone.objects.all()
+        for method in zone.methods.all()
+    } >= {
+        ("United Kingdom", "Standard", Decimal("4.99"), Decimal("50.00")),
+        ("United Kingdom", "Express", Decimal("9.99"), None),
+        ("European Union", "Standard", Decimal("9.99"), None),
+        ("Rest of the world", "Express", Decimal("29.99"), None),
+    }
+    assert dict(TaxRate.objects.values_list("country", "rate")) == {
+        "GB": Decimal("20"),
+        "DE": Decimal("19"),
+        "UZ": Decimal("12"),
+        "US": Decimal("0"),
+    }
+    assert not Product.objects.exclude(tax_class=None).exists()  # all standard
     admin = User.objects.get(email="admin@example.com")
     assert admin.is_staff
     assert admin.is_superuser

@@ -5,11 +5,13 @@ order's total."""
 from decimal import Decimal
 
 import pytest
+from django.db import models
 
 from shop.catalog.models import ProductVariant
 from shop.orders.errors import ErrorCode, OrderError
 from shop.orders.models import Order
 from shop.orders.pricing import cart_items, price_cart
+from shop.orders.totals import tax_of
 from shop.payments.money import to_minor_units
 from shop.shipping.models import ShippingMethod, ShippingZone
 from shop.taxes.models import TaxClass, TaxRate
@@ -175,3 +177,56 @@ def test_the_confirmation_email_shows_the_breakdown(shop, settings):
     html = message.alternatives[0][0]
     assert "Shipping (Royal Mail)" in html
     assert "Tax included" in html
+
+
+@pytest.mark.parametrize("included", [True, False])
+def test_over_random_carts_checkout_charges_the_estimate(shop, settings, included):
+    """Random carts of products in three tax classes (prices with odd cents, so
+    that taxes round): the estimate and the order agree to the cent, and the
+    order's parts add up to its total."""
+    import random
+
+    from django.contrib.auth.models import AnonymousUser
+
+    from shop.cart.services import cart_get
+
+    settings.PRICES_INCLUDE_TAX = included
+    reduced = TaxClass.objects.get(code="reduced")
+    TaxRate.objects.create(country="GB", tax_class=reduced, rate=D("5"))
+    rng = random.Random(23)
+    classes = [None, reduced, TaxClass.objects.get(code="zero")]
+    variants = [
+        make_product(
+            name=f"P{n}",
+            tax_class=classes[n % 3],
+            variants=[
+                {
+                    "price": f"{rng.randint(1, 9999) / 100:.2f}",
+                    "quantity_available": 10_000,
+                }
+            ],
+        ).variants.get()
+        for n in range(9)
+    ]
+    for round_ in range(12):
+        chosen = rng.sample(variants, rng.randint(1, 5))
+        token = guest_cart(*((v, rng.randint(1, 7)) for v in chosen))
+        snapshot = cart_get(user=AnonymousUser(), token=token)
+        estimate = price_cart(
+            cart_items(snapshot.quantities, snapshot.prices),
+            country="GB",
+            shipping_method_id=shop["standard"].pk,
+            require_method=False,
+        ).totals
+        order = guest_checkout(
+            token,
+            shipping_method_id=shop["standard"].pk,
+            idempotency_key=f"random-{round_}",
+        )
+        assert order.total == estimate.total, round_
+        assert order.tax == estimate.tax
+        parts = order.subtotal - order.discount + order.shipping_price
+        assert order.total == (parts if included else parts + order.tax)
+        assert order.tax == order.lines.aggregate(taxes=models.Sum("tax_amount"))[
+            "taxes"
+        ] + tax_of(order.shipping_price, D("20"), included=included, unit=D("0.01"))

@@ -13,11 +13,13 @@ from shop.catalog.demo import (
 )
 from shop.catalog.models import Product
 from shop.reviews.demo import demo_reviews_load
+from shop.shipping.demo import demo_shipping_load
 
 
 class Command(BaseCommand):
     help = (
-        "Create the demo catalog, its demo reviews and the staff user "
+        "Create the demo catalog, its demo reviews, shipping zones and tax rates, "
+        "and the staff user "
         "admin@example.com where missing (DEMO_ADMIN_PASSWORD sets its password, "
         "also later). With --if-empty, leave a catalog that has products alone. "
         "With --products N, also grow a synthetic catalog to N products (3 "
@@ -68,6 +70,13 @@ class Command(BaseCommand):
                 )
             )
             self.stdout.write(f"Demo reviews: {demo_reviews_load()} created")
+            shipping = demo_shipping_load()
+            self.stdout.write(
+                "Demo shipping and taxes: "
+                + ", ".join(
+                    f"{count} {name} created" for name, count in shipping.items()
+                )
+            )
         if not no_admin:
             self._ensure_admin()
         if products > 0:
