@@ -178,6 +178,15 @@ def test_the_confirmation_email_shows_the_breakdown(shop, settings):
     assert "Shipping (Royal Mail)" in html
     assert "Tax included" in html
 
+    from shop.orders.services import order_transition
+
+    order_transition(order_id=order.pk, to_status="PAID")
+    order_email_send(order_id=order.pk, kind="payment_received")
+    received = mail.outbox[-1]
+    assert "Shipping (Royal Mail): 4.99 USD" in received.body
+    assert "Total: 34.99 USD" in received.body
+    assert "tax included 5.83 USD" in received.alternatives[0][0]
+
 
 @pytest.mark.parametrize("included", [True, False])
 def test_over_random_carts_checkout_charges_the_estimate(shop, settings, included):
