@@ -6,7 +6,7 @@ the US (0%). Every demo product is in the standard class. Created where missing.
 from decimal import Decimal
 
 from shop.shipping.models import ShippingMethod, ShippingZone
-from shop.taxes.models import STANDARD, TaxClass, TaxRate
+from shop.taxes.models import STANDARD, TaxRate, tax_class
 
 EU = ["AT", "BE", "DE", "DK", "ES", "FI", "FR", "IE", "IT", "NL", "PL", "PT", "SE"]
 WORLD = ["AU", "CA", "JP", "NO", "US", "UZ"]
@@ -62,7 +62,7 @@ def demo_shipping_load() -> dict[str, int]:
                 },
             )
             created["shipping methods"] += new
-    standard = TaxClass.objects.get(code=STANDARD)
+    standard = tax_class(STANDARD)
     for country, rate in STANDARD_RATES.items():
         _, new = TaxRate.objects.get_or_create(
             country=country, tax_class=standard, defaults={"rate": Decimal(rate)}

@@ -14,6 +14,9 @@ from django.db import models
 from django_countries.fields import CountryField
 
 STANDARD = "standard"
+# The classes every shop starts with (migration 0002; ``tax_class`` makes one again
+# where it is missing: staff may delete them, and test flushes do).
+CLASS_NAMES = {"standard": "Standard", "reduced": "Reduced", "zero": "Zero"}
 
 
 class TaxClass(models.Model):
@@ -54,3 +57,11 @@ class TaxRate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.country.code} {self.tax_class}: {self.rate}%"
+
+
+def tax_class(code: str) -> TaxClass:
+    """The tax class ``code``, created (named as CLASS_NAMES says) if missing."""
+    found, _ = TaxClass.objects.get_or_create(
+        code=code, defaults={"name": CLASS_NAMES.get(code, code.title())}
+    )
+    return found

@@ -27,7 +27,7 @@ from shop.catalog.models import ProductVariant
 from shop.orders.models import Order
 from shop.orders.services import order_transition
 from shop.shipping.models import ShippingMethod, ShippingZone
-from shop.taxes.models import TaxClass, TaxRate
+from shop.taxes.models import TaxRate, tax_class
 from tests.e2e.servers import server_database_url, uvicorn
 from tests.factories import make_product
 
@@ -86,9 +86,7 @@ def test_the_readme_apollo_client_runs_a_storefront_journey(node, server, tmp_pa
     uk = ShippingZone.objects.create(name="UK", countries=["GB"])
     standard = ShippingMethod.objects.create(zone=uk, name="Standard", price="4.99")
     ShippingMethod.objects.create(zone=uk, name="Express", price="9.99")
-    TaxRate.objects.create(
-        country="GB", tax_class=TaxClass.objects.get(code="standard"), rate=20
-    )
+    TaxRate.objects.create(country="GB", tax_class=tax_class("standard"), rate=20)
 
     def mark_paid_once_subscribed(steps: dict[str, dict]) -> None:
         if list(steps)[-1] == "subscribed":

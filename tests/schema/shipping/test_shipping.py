@@ -6,7 +6,7 @@ import pytest
 from strawberry.relay import to_base64
 
 from shop.shipping.models import ShippingMethod, ShippingZone
-from shop.taxes.models import TaxClass, TaxRate
+from shop.taxes.models import TaxRate, tax_class
 from tests.factories import make_product
 from tests.orders_helpers import guest_cart
 from tests.schema.test_response_cache import committed, post
@@ -41,9 +41,7 @@ def shop(db):
     express = ShippingMethod.objects.create(
         zone=uk, name="Express", price=Decimal("9.99"), maximum_weight_grams=1000
     )
-    TaxRate.objects.create(
-        country="GB", tax_class=TaxClass.objects.get(code="standard"), rate=20
-    )
+    TaxRate.objects.create(country="GB", tax_class=tax_class("standard"), rate=20)
     lamp = make_product(name="Lamp", variants=[{"price": "30.00", "weight_grams": 800}])
     return {"standard": standard, "express": express, "lamp": lamp.variants.get()}
 

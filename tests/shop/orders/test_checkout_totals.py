@@ -14,7 +14,7 @@ from shop.orders.pricing import cart_items, price_cart
 from shop.orders.totals import tax_of
 from shop.payments.money import to_minor_units
 from shop.shipping.models import ShippingMethod, ShippingZone
-from shop.taxes.models import TaxClass, TaxRate
+from shop.taxes.models import TaxRate, tax_class
 from tests.factories import make_product
 from tests.orders_helpers import ADDRESS, guest_cart, guest_checkout
 from tests.payments_helpers import open_session
@@ -33,11 +33,11 @@ def shop(db):
         zone=world, name="Airmail", price=D("15.00")
     )
     rate = TaxRate.objects.create(
-        country="GB", tax_class=TaxClass.objects.get(code="standard"), rate=D("20")
+        country="GB", tax_class=tax_class("standard"), rate=D("20")
     )
     book = make_product(
         name="Book",
-        tax_class=TaxClass.objects.get(code="zero"),
+        tax_class=tax_class("zero"),
         variants=[{"sku": "BOOK", "price": "7.99", "quantity_available": 5}],
     )
     lamp = make_product(
@@ -200,10 +200,10 @@ def test_over_random_carts_checkout_charges_the_estimate(shop, settings, include
     from shop.cart.services import cart_get
 
     settings.PRICES_INCLUDE_TAX = included
-    reduced = TaxClass.objects.get(code="reduced")
+    reduced = tax_class("reduced")
     TaxRate.objects.create(country="GB", tax_class=reduced, rate=D("5"))
     rng = random.Random(23)
-    classes = [None, reduced, TaxClass.objects.get(code="zero")]
+    classes = [None, reduced, tax_class("zero")]
     variants = [
         make_product(
             name=f"P{n}",

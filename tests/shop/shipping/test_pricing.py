@@ -10,7 +10,7 @@ from shop.orders.errors import OrderError
 from shop.orders.pricing import CartItem, price_cart
 from shop.shipping.models import ShippingMethod, ShippingZone
 from shop.shipping.selectors import CartMeasure, quotes
-from shop.taxes.models import TaxClass, TaxRate
+from shop.taxes.models import TaxRate, tax_class
 
 D = Decimal
 
@@ -36,8 +36,8 @@ def shipping(db):
     ShippingMethod.objects.create(
         zone=domestic, name="Retired", price=D("1.00"), is_active=False
     )
-    reduced = TaxClass.objects.get(code="reduced")
-    standard_class = TaxClass.objects.get(code="standard")
+    reduced = tax_class("reduced")
+    standard_class = tax_class("standard")
     TaxRate.objects.create(country="GB", tax_class=standard_class, rate=D("20"))
     TaxRate.objects.create(country="GB", tax_class=reduced, rate=D("5"))
     TaxRate.objects.create(country="UZ", tax_class=standard_class, rate=D("12"))
