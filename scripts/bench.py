@@ -135,8 +135,9 @@ ADD = """mutation($token: String, $lines: [CartLineInput!]!) {
 UPDATE = """mutation($token: String, $lines: [CartLineInput!]!) {
   cartLinesUpdate(token: $token, lines: $lines) {
     cart { totalQuantity subtotal { amount } } errors { code } } }"""
-CHECKOUT = """mutation($token: String!, $key: String!) {
+CHECKOUT = """mutation($token: String!, $key: String!, $method: ID) {
   checkout(input: {cartToken: $token, email: "bench@example.com", idempotencyKey: $key,
+    shippingMethodId: $method,
     shippingAddress: {name: "Bench", line1: "1 Load St", city: "Test",
                       postalCode: "0000", country: "US"}}) {
     order { number status total { amount } } errors { code } } }"""
@@ -383,6 +384,13 @@ class Client:
         if response.status != 200 or payload.get("errors"):
             raise RuntimeError(f"{response.status}: {payload}")
         return payload["data"]
+
+
+def us_shipping_method(client: "Client") -> str | None:
+    """The cheapest shipping method to the bench's US address, if any ships there
+    (the demo catalog's do; a catalog without shipping checks out without one)."""
+    methods = client.graphql('{ shippingMethods(country: "US") { id } }')
+    return methods["shippingMethods"][0]["id"] if methods["shippingMethods"] else None
 
 
 def database_pk(global_id: str) -> int:
@@ -722,6 +730,7 @@ class OrderStream(threading.Thread):
         self.placed = self.failed = 0
         self.samples: list[str] = []
         self.picks = zipf_sample(len(products), 100_000, seed=7)
+        self.shipping_method = us_shipping_method(Client(server.port))
 
     def run(self) -> None:
         client = Client(self.server.port)
@@ -739,7 +748,12 @@ class OrderStream(threading.Thread):
                 )
                 token = added["cartLinesAdd"]["cart"]["token"]
                 placed = client.graphql(
-                    CHECKOUT, {"token": token, "key": f"selling-{token}"}
+                    CHECKOUT,
+                    {
+                        "token": token,
+                        "key": f"selling-{token}",
+                        "method": self.shipping_method,
+                    },
                 )
                 if placed["checkout"]["errors"]:
                     raise RuntimeError(placed["checkout"]["errors"])
@@ -843,7 +857,11 @@ def scenario_checkout(run: Run, server: Server) -> dict:
     connections: list[list[bytes]] = [[] for _ in range(buyers)]
     stamp = time.time_ns()
     for index, token in enumerate(tokens):
-        variables = {"token": token, "key": f"bench-{stamp}-{index}"}
+        variables = {
+            "token": token,
+            "key": f"bench-{stamp}-{index}",
+            "method": run.demo.get("shipping_method"),
+        }
         connections[index % buyers].append(
             post_request(server.port, CHECKOUT, variables)
         )
@@ -912,8 +930,9 @@ def scenario_checkout(run: Run, server: Server) -> dict:
     return result
 
 
-GUEST_ORDER = """mutation($token: String!, $key: String!) {
+GUEST_ORDER = """mutation($token: String!, $key: String!, $method: ID) {
   checkout(input: {cartToken: $token, email: "bench@example.com", idempotencyKey: $key,
+    shippingMethodId: $method,
     shippingAddress: {name: "Bench", line1: "1 Load St", city: "Test",
                       postalCode: "0000", country: "US"}}) {
     order { id token status } errors { code } } }"""
@@ -970,12 +989,18 @@ def guest_orders(port: int, count: int) -> list[tuple[int, str]]:
             (int(base64.b64decode(variant["id"]).decode().split(":")[1]),),
         )
     orders = []
+    method = us_shipping_method(client)
     for index in range(count):
         cart = client.graphql(
             ADD, {"lines": [{"variantId": variant["id"], "quantity": 1}]}
         )["cartLinesAdd"]["cart"]["token"]
         placed = client.graphql(
-            GUEST_ORDER, {"token": cart, "key": f"follow-{time.time_ns()}-{index}"}
+            GUEST_ORDER,
+            {
+                "token": cart,
+                "key": f"follow-{time.time_ns()}-{index}",
+                "method": method,
+            },
         )["checkout"]
         if placed["errors"] or placed["order"]["status"] != "PENDING_PAYMENT":
             raise RuntimeError(placed)
@@ -1355,7 +1380,11 @@ def query_requests(run: Run) -> tuple[list[dict], list[dict]]:
                     json.dumps(
                         {
                             "query": CHECKOUT,
-                            "variables": {"token": token, "key": f"count-{token}"},
+                            "variables": {
+                                "token": token,
+                                "key": f"count-{token}",
+                                "method": run.demo.get("shipping_method"),
+                            },
                         }
                     )
                     for token in carts[1:]

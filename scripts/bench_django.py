@@ -95,9 +95,12 @@ def prepare_demo() -> dict:
     ][-3:]
     for variant in firsts:
         variant["pk"] = database_pk(variant["id"])
+    shipping = graphql('{ shippingMethods(country: "US") { id } }')["shippingMethods"]
     return {
         "variants": variants,
         "checkout_variants": firsts,
+        # the cheapest method to the bench's US address (the demo ships there)
+        "shipping_method": shipping[0]["id"] if shipping else None,
         # the README's product page, or the first product that is in stock
         "product_slug": "lumen-x2" if "lumen-x2" in slugs else slugs[0],
     }

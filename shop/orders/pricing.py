@@ -2,6 +2,7 @@
 for the cart's estimate and for checkout (shop.orders.totals has the arithmetic).
 """
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -67,10 +68,16 @@ def cart_measure(items: Sequence[CartItem]) -> CartMeasure:
     )
 
 
+@functools.cache
+def _country_codes() -> frozenset[str]:
+    # Building ``dict(countries)`` translates every name: once per process.
+    return frozenset(code for code, _name in countries)
+
+
 def country_checked(country: str | None, *, field: str = "country") -> str:
     """An ISO 3166-1 alpha-2 code, upper-cased; OrderError INVALID otherwise."""
     code = (country or "").strip().upper()
-    if code not in dict(countries):
+    if code not in _country_codes():
         raise OrderError(
             ErrorCode.INVALID, "Give a country as an ISO 3166 code.", field=field
         )
@@ -102,11 +109,16 @@ def price_cart(
         for item in items
     ]
     measure = cart_measure(items)
-    shipping_required = bool(methods_to(country))
+    methods = methods_to(country)
+    shipping_required = bool(methods)
     method, shipping = None, Decimal(0)
     if shipping_method_id is not None:
         quote = next(
-            (q for q in quotes(country, measure) if q.method.pk == shipping_method_id),
+            (
+                q
+                for q in quotes(country, measure, methods)
+                if q.method.pk == shipping_method_id
+            ),
             None,
         )
         if quote is None:

@@ -22,10 +22,15 @@ class ShippingQuote:
 
 def methods_to(country: str) -> list[ShippingMethod]:
     """Active methods whose zone holds ``country`` (an ISO 3166 code), cheapest
-    first by list price."""
+    first by list price. One query: a zone's countries are stored as "GB,IE,..."
+    (two letters each, comma-separated), so a two-letter substring can only be a
+    whole code."""
     code = country.upper()
-    methods = ShippingMethod.objects.filter(is_active=True).select_related("zone")
-    return [method for method in methods if code in method.zone.countries]
+    if len(code) != 2 or not code.isalpha():
+        return []
+    return list(
+        ShippingMethod.objects.filter(is_active=True, zone__countries__contains=code)
+    )
 
 
 def quote(method: ShippingMethod, cart: CartMeasure) -> ShippingQuote | None:
@@ -44,11 +49,16 @@ def quote(method: ShippingMethod, cart: CartMeasure) -> ShippingQuote | None:
     return ShippingQuote(method, Decimal("0.00") if free else method.price)
 
 
-def quotes(country: str, cart: CartMeasure | None) -> list[ShippingQuote]:
+def quotes(
+    country: str,
+    cart: CartMeasure | None,
+    methods: list[ShippingMethod] | None = None,
+) -> list[ShippingQuote]:
     """What ships to ``country`` (for this cart, when given: its conditions and
-    free-above thresholds apply), cheapest first, then by name."""
+    free-above thresholds apply), cheapest first, then by name. ``methods``: the
+    country's methods when the caller has them already (``methods_to``)."""
     found = []
-    for method in methods_to(country):
+    for method in methods_to(country) if methods is None else methods:
         if cart is None:
             found.append(ShippingQuote(method, method.price))
         elif (priced := quote(method, cart)) is not None:
