@@ -136,3 +136,25 @@ def order_totals(
         prices_include_tax=prices_include_tax,
         lines=tuple(priced),
     )
+
+
+def allocate(
+    discount: Decimal, amounts: Sequence[Decimal], currency: str
+) -> list[Decimal]:
+    """Spread ``discount`` over lines of ``amounts`` in proportion to them, in
+    whole minor units, so that the parts add up to it exactly and no line gets
+    more than its amount (largest remainders get the leftover units; ties go to
+    the earlier line). A discount over the amounts' sum is cut to it. For a
+    voucher's discount over the lines it applies to; tax then follows per line."""
+    unit = minor_unit(currency)
+    units = [int(Decimal(amount) / unit) for amount in amounts]
+    total = sum(units)
+    wanted = min(int((Decimal(discount) / unit).to_integral_value()), total)
+    if wanted <= 0 or total == 0:
+        return [Decimal(0).quantize(unit) for _ in amounts]
+    shares = [wanted * part // total for part in units]
+    remainders = [wanted * part % total for part in units]
+    left = wanted - sum(shares)
+    for index in sorted(range(len(units)), key=lambda i: (-remainders[i], i))[:left]:
+        shares[index] += 1
+    return [(Decimal(share) * unit).quantize(unit) for share in shares]

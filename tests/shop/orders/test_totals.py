@@ -139,3 +139,37 @@ def test_the_parts_always_add_up_to_the_total(lines, shipping, shipping_rate, in
     for item in totals.lines:
         paid = item.amount - item.discount
         assert item.tax <= paid  # a tax never exceeds what it is levied on
+
+
+def test_a_discount_is_spread_in_proportion_and_adds_up_to_the_cent():
+    from shop.orders.totals import allocate
+
+    # 10.00 over 30.00, 20.00, 50.00: 3.00, 2.00, 5.00
+    assert allocate(D("10.00"), [D("30.00"), D("20.00"), D("50.00")], "EUR") == [
+        D("3.00"),
+        D("2.00"),
+        D("5.00"),
+    ]
+    # 0.10 over three equal lines: 0.04, 0.03, 0.03 (the leftover cent goes first)
+    assert allocate(D("0.10"), [D("1.00")] * 3, "EUR") == [
+        D("0.04"),
+        D("0.03"),
+        D("0.03"),
+    ]
+    assert allocate(D("99"), [D("5.00")], "EUR") == [D("5.00")]  # never beyond
+    assert allocate(D("1000"), [D("1500"), D("500")], "JPY") == [D("750"), D("250")]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    amounts=st.lists(cents, min_size=1, max_size=15),
+    discount=cents,
+)
+def test_allocation_always_adds_up_and_never_goes_below_zero(amounts, discount):
+    from shop.orders.totals import allocate
+
+    shares = allocate(discount, amounts, "EUR")
+    assert sum(shares, D(0)) == min(discount, sum(amounts, D(0)))
+    for share, amount in zip(shares, amounts, strict=True):
+        assert D(0) <= share <= amount
+        assert share == share.quantize(D("0.01"))
