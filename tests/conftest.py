@@ -1,5 +1,6 @@
 import json
 import logging
+import os
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -52,10 +53,15 @@ def pytest_collection_finish(session):
             )
 
 
+# No background cache listener (shop.catalog.cache_tags.listen) in the test
+# processes nor in the servers they start: it holds a connection to the test
+# database of its own and reconnects when it loses it, which could still be open
+# when the test databases are dropped. Tests of it start it themselves.
+os.environ.setdefault("GRAPHQL_RESPONSE_CACHE_LISTENER", "false")
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _no_cache_listener():
-    """In-process tests run no background listener thread (it would hold a
-    connection to the test database); tests of it start it themselves."""
     from django.conf import settings
 
     settings.GRAPHQL_RESPONSE_CACHE_LISTENER = False

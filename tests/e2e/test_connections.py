@@ -50,6 +50,8 @@ def test_fifty_parallel_requests_use_at_most_the_pool(tmp_path):
         "DB_POOL_MIN_SIZE": "1",
         # libpq names every connection the server opens.
         "PGAPPNAME": application,
+        # as in production: the cache listener's connection comes on top
+        "GRAPHQL_RESPONSE_CACHE_LISTENER": "true",
     }
     with uvicorn(env, tmp_path / "server.log") as base:
         seen, done = [], threading.Event()
