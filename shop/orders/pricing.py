@@ -74,10 +74,15 @@ def _country_codes() -> frozenset[str]:
     return frozenset(code for code, _name in countries)
 
 
+def is_country_code(code: str) -> bool:
+    """Whether ``code`` is an ISO 3166-1 alpha-2 code (upper case)."""
+    return code in _country_codes()
+
+
 def country_checked(country: str | None, *, field: str = "country") -> str:
     """An ISO 3166-1 alpha-2 code, upper-cased; OrderError INVALID otherwise."""
     code = (country or "").strip().upper()
-    if code not in _country_codes():
+    if not is_country_code(code):
         raise OrderError(
             ErrorCode.INVALID, "Give a country as an ISO 3166 code.", field=field
         )

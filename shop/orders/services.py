@@ -27,7 +27,7 @@ from shop.orders.models import (
     OrderStatus,
     new_order_number,
 )
-from shop.orders.pricing import CartItem, price_cart
+from shop.orders.pricing import CartItem, is_country_code, price_cart
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def _checked_address(address: AddressData) -> AddressData:
         problems.append(
             OrderError(ErrorCode.REQUIRED, "Required.", field="shippingAddress.country")
         )
-    elif len(country) != 2 or not country.isalpha() or not country.isascii():
+    elif not is_country_code(country):
         problems.append(
             OrderError(
                 ErrorCode.INVALID,

@@ -239,3 +239,14 @@ def test_over_random_carts_checkout_charges_the_estimate(shop, settings, include
         assert order.tax == order.lines.aggregate(taxes=models.Sum("tax_amount"))[
             "taxes"
         ] + tax_of(order.shipping_price, D("20"), included=included, unit=D("0.01"))
+
+
+def test_an_address_in_no_country_is_refused_on_its_field(shop):
+    token = guest_cart((shop["lamp"], 1))
+    nowhere = ADDRESS.__class__(**{**ADDRESS.__dict__, "country": "XX"})
+    with pytest.raises(OrderError) as refused:
+        guest_checkout(token, address=nowhere)
+    assert (refused.value.code, refused.value.field) == (
+        ErrorCode.INVALID,
+        "shippingAddress.country",
+    )
