@@ -166,3 +166,20 @@ def test_checkout_charges_what_the_estimate_showed(shop, gql):
         {"amount": "6.67"},
         "Express",
     )
+
+
+def test_the_method_list_takes_one_query_however_long(shop, gql):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    uk = shop["standard"].zone
+    for n in range(20):
+        ShippingMethod.objects.create(zone=uk, name=f"Courier {n}", price=n)
+    with CaptureQueriesContext(connection) as queries:
+        data = gql.ok(METHODS, {"country": "GB"})
+    assert len(data["shippingMethods"]) == 22
+    assert len(queries) == 1
+    token = guest_cart((shop["lamp"], 1))
+    with CaptureQueriesContext(connection) as queries:
+        gql.ok(METHODS, {"country": "GB", "cartToken": token})
+    assert len(queries) == 3  # the cart's published variants, their details, methods
