@@ -263,8 +263,9 @@ def _attempt_start(
 
 def _line_items(order: Order, currency: str, amount: int) -> list[dict]:
     """The order's lines as Checkout line items, and its tax as a line of its own
-    when prices exclude it; PAYMENT_ERROR unless they and the shipping
-    (``_shipping_options``) add up to ``amount`` exactly."""
+    when prices exclude it; PAYMENT_ERROR unless they and the shipping (the
+    session's one shipping option, ``_session_params``) add up to ``amount``
+    exactly."""
     line_items = []
     try:
         for line in order.lines.all():
