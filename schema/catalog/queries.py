@@ -18,6 +18,7 @@ from schema.context import current_user
 from schema.errors import graphql_error
 from schema.ids import node_pk
 from shop.catalog import selectors
+from shop.catalog.cache_tags import ATTRIBUTES, CATEGORIES, PRODUCTS
 from shop.catalog.errors import CatalogError, ErrorCode
 from shop.catalog.models import Category, Product
 
@@ -31,7 +32,7 @@ class CatalogQuery:
 
     @strawberry_django.field(
         description="One product, by ID or by slug.",
-        extensions=[TagWhenMissing("products")],
+        extensions=[TagWhenMissing(PRODUCTS)],
     )
     def product(
         self,
@@ -54,28 +55,28 @@ class CatalogQuery:
 
     @strawberry_django.field(
         description="One variant, by its SKU.",
-        extensions=[TagWhenMissing("products")],
+        extensions=[TagWhenMissing(PRODUCTS)],
     )
     def variant(self, info: Info, sku: str) -> ProductVariantType | None:
         return selectors.variant_list(user=current_user(info)).filter(sku=sku)
 
     @strawberry_django.field(
         description="The root categories; children nest below.",
-        extensions=[ListTags("categories")],
+        extensions=[ListTags(CATEGORIES)],
     )
     def categories(self) -> list[CategoryType]:
         return selectors.category_roots()
 
     @strawberry_django.field(
         description="One category, by slug.",
-        extensions=[TagWhenMissing("categories")],
+        extensions=[TagWhenMissing(CATEGORIES)],
     )
     def category(self, slug: str) -> CategoryType | None:
         return Category.objects.filter(slug=slug)
 
     @strawberry_django.field(
         description="Every attribute, for filter facets.",
-        extensions=[ListTags("attributes")],
+        extensions=[ListTags(ATTRIBUTES)],
     )
     def attributes(self) -> list[AttributeType]:
         return selectors.attribute_list()

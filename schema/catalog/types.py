@@ -19,6 +19,7 @@ from schema.context import current_user
 from schema.errors import graphql_error
 from schema.optimizing import keeping_columns
 from schema.reviews.types import ReviewType, VisibleReviewsField
+from shop.catalog import cache_tags as tags_
 from shop.catalog import selectors
 from shop.catalog.cache_tags import record
 from shop.catalog.errors import CatalogError, ErrorCode
@@ -91,18 +92,18 @@ class ProductFilter:
         tags = set()
         for level in self._levels():
             if _given(level.search):
-                tags.add("products-search")
+                tags.add(tags_.PRODUCTS_SEARCH)
             if _given(level.category) is not None:
-                tags.add("categories")
+                tags.add(tags_.CATEGORIES)
             if (
                 _given(level.min_price) is not None
                 or _given(level.max_price) is not None
             ):
-                tags.add("products-price")
+                tags.add(tags_.PRODUCTS_PRICE)
             if _given(level.attributes):
-                tags.add("products-attributes")
+                tags.add(tags_.PRODUCTS_ATTRIBUTES)
             if _given(level.in_stock) is not None:
-                tags.add("products-stock")
+                tags.add(tags_.PRODUCTS_STOCK)
         return tags
 
     def condition(self) -> Q:
@@ -217,9 +218,9 @@ class ProductOrder:
 # change once set, so that order is the list's membership alone.
 ORDER_TAGS = {
     "created_at": (),
-    "name": ("products-name",),
-    "price": ("products-price",),
-    "rating": ("products-rating",),
+    "name": (tags_.PRODUCTS_NAME,),
+    "price": (tags_.PRODUCTS_PRICE,),
+    "rating": (tags_.PRODUCTS_RATING,),
 }
 
 
@@ -233,7 +234,7 @@ class ProductListField(ConnectionField):
     """
 
     def get_queryset(self, queryset: QuerySet, info: Info, **kwargs) -> QuerySet:
-        record("products")
+        record(tags_.PRODUCTS)
         return super().get_queryset(queryset, info, **kwargs)
 
     @property

@@ -69,6 +69,30 @@ logger = logging.getLogger(__name__)
 
 ALL = "*"
 CATALOG = "catalog"
+# The list tags (what lists an answer depends on), as the triggers of migrations
+# catalog 0005, shipping 0002 and taxes 0003 write them.
+PRODUCTS = "products"
+PRODUCTS_PRICE = "products-price"
+PRODUCTS_STOCK = "products-stock"
+PRODUCTS_NAME = "products-name"
+PRODUCTS_SEARCH = "products-search"
+PRODUCTS_RATING = "products-rating"
+PRODUCTS_ATTRIBUTES = "products-attributes"
+CATEGORIES = "categories"
+ATTRIBUTES = "attributes"
+SHIPPING = "shipping"
+LIST_TAGS = (
+    PRODUCTS,
+    PRODUCTS_PRICE,
+    PRODUCTS_STOCK,
+    PRODUCTS_NAME,
+    PRODUCTS_SEARCH,
+    PRODUCTS_RATING,
+    PRODUCTS_ATTRIBUTES,
+    CATEGORIES,
+    ATTRIBUTES,
+    SHIPPING,
+)
 # Entity and list tags one answer may record before it falls back to CATALOG.
 MAX_TAGS = 200
 # A statement touching more rows than this records ALL (migration catalog 0005).
@@ -385,6 +409,8 @@ CATALOG_MODELS = (
     "reviews.Review",
     "shipping.ShippingZone",
     "shipping.ShippingMethod",
+    "taxes.TaxClass",
+    "taxes.TaxRate",
 )
 USER_COLUMNS = ("first_name", "last_name")
 _WRITE = re.compile(
