@@ -12,7 +12,7 @@ from schema.shipping.types import CartTotalsType
 from shop.cart.services import CartSnapshot
 from shop.catalog.models import ProductVariant
 from shop.orders.errors import OrderError
-from shop.orders.pricing import cart_items, price_cart
+from shop.orders.pricing import cart_estimate
 
 
 @strawberry.type(name="CartLine", description="One item of a cart.")
@@ -82,15 +82,12 @@ class CartType:
                     error=OrderError,
                 )
             )
-            priced = price_cart(
-                cart_items(snapshot.quantities, snapshot.prices),
-                country=country,
-                shipping_method_id=method_pk,
-                require_method=False,
+            totals = cart_estimate(
+                snapshot, country=country, shipping_method_id=method_pk
             )
         except OrderError as error:
             raise graphql_error(error) from error
-        return CartTotalsType(totals=priced.totals)
+        return CartTotalsType(totals=totals)
 
 
 @strawberry.type(description="The cart after a change, or why nothing changed.")

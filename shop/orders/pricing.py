@@ -6,6 +6,7 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django_countries import countries
@@ -15,6 +16,9 @@ from shop.orders.totals import PricedLine, Totals, order_totals
 from shop.shipping.models import ShippingMethod
 from shop.shipping.selectors import CartMeasure, methods_to, quotes
 from shop.taxes.selectors import country_rates
+
+if TYPE_CHECKING:
+    from shop.cart.services import CartSnapshot
 
 
 @dataclass(frozen=True)
@@ -150,3 +154,31 @@ def price_cart(
     except ValueError as error:  # a price SHOP_CURRENCY cannot express (0.50 JPY)
         raise OrderError(ErrorCode.INVALID, str(error), field="lines") from error
     return Priced(totals, method, shipping_required)
+
+
+def shipping_choices(country: str, cart: "CartSnapshot | None") -> list[ShippingMethod]:
+    """What ships to ``country`` (OrderError INVALID for a code that is none),
+    cheapest first; with a cart, only the methods that take it. Each method's
+    ``quoted_price`` is its price (for the cart: 0 above its free threshold)."""
+    code = country_checked(country)
+    measure = (
+        None if cart is None else cart_measure(cart_items(cart.quantities, cart.prices))
+    )
+    found = []
+    for quote in quotes(code, measure):
+        quote.method.quoted_price = quote.price
+        found.append(quote.method)
+    return found
+
+
+def cart_estimate(
+    cart: "CartSnapshot", *, country: str, shipping_method_id: int | None
+) -> Totals:
+    """What checkout would charge for the cart now (without a method: without
+    shipping); OrderError as ``price_cart`` refuses."""
+    return price_cart(
+        cart_items(cart.quantities, cart.prices),
+        country=country,
+        shipping_method_id=shipping_method_id,
+        require_method=False,
+    ).totals
