@@ -5,12 +5,14 @@ order's total."""
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.db import models
 
+from shop.cart.services import cart_get
 from shop.catalog.models import ProductVariant
 from shop.orders.errors import ErrorCode, OrderError
 from shop.orders.models import Order
-from shop.orders.pricing import cart_items, price_cart
+from shop.orders.pricing import cart_estimate
 from shop.orders.totals import tax_of
 from shop.payments.money import to_minor_units
 from shop.shipping.models import ShippingMethod, ShippingZone
@@ -55,15 +57,11 @@ def shop(db):
 
 def test_the_order_keeps_the_money_it_was_charged(shop):
     token = guest_cart((shop["lamp"], 2), (shop["book"], 1))
-    estimate = price_cart(
-        cart_items(
-            {shop["lamp"].pk: 2, shop["book"].pk: 1},
-            {shop["lamp"].pk: D("30.00"), shop["book"].pk: D("7.99")},
-        ),
+    estimate = cart_estimate(
+        cart_get(user=AnonymousUser(), token=token),
         country="GB",
         shipping_method_id=shop["standard"].pk,
-        require_method=False,
-    ).totals
+    )
     order = guest_checkout(token, shipping_method_id=shop["standard"].pk)
 
     # 60.00 at 20% holds 10.00, the book none, 4.99 of shipping 0.83
@@ -93,6 +91,8 @@ def test_the_order_keeps_the_money_it_was_charged(shop):
 def _nothing_written(shop, token) -> None:
     assert not Order.objects.exists()
     assert ProductVariant.objects.get(pk=shop["lamp"].pk).quantity_available == 5
+    cart = cart_get(user=AnonymousUser(), token=token)
+    assert cart.quantities == {shop["lamp"].pk: 1}  # the cart keeps its lines
 
 
 def test_a_method_is_required_where_one_ships(shop):
@@ -195,10 +195,6 @@ def test_over_random_carts_checkout_charges_the_estimate(shop, settings, include
     order's parts add up to its total."""
     import random
 
-    from django.contrib.auth.models import AnonymousUser
-
-    from shop.cart.services import cart_get
-
     settings.PRICES_INCLUDE_TAX = included
     reduced = tax_class("reduced")
     TaxRate.objects.create(country="GB", tax_class=reduced, rate=D("5"))
@@ -220,13 +216,11 @@ def test_over_random_carts_checkout_charges_the_estimate(shop, settings, include
     for round_ in range(12):
         chosen = rng.sample(variants, rng.randint(1, 5))
         token = guest_cart(*((v, rng.randint(1, 7)) for v in chosen))
-        snapshot = cart_get(user=AnonymousUser(), token=token)
-        estimate = price_cart(
-            cart_items(snapshot.quantities, snapshot.prices),
+        estimate = cart_estimate(
+            cart_get(user=AnonymousUser(), token=token),
             country="GB",
             shipping_method_id=shop["standard"].pk,
-            require_method=False,
-        ).totals
+        )
         order = guest_checkout(
             token,
             shipping_method_id=shop["standard"].pk,
@@ -250,3 +244,4 @@ def test_an_address_in_no_country_is_refused_on_its_field(shop):
         ErrorCode.INVALID,
         "shippingAddress.country",
     )
+    _nothing_written(shop, token)
