@@ -83,6 +83,17 @@ class OrderLineType:
         return Money(amount=root.total, currency=root.order.currency)
 
 
+def _order_money(column: str, description: str):
+    """An amount column of the order, in the order's currency."""
+
+    def resolve(root: Order) -> Money:
+        return Money(amount=getattr(root, column), currency=root.currency)
+
+    return strawberry_django.field(
+        resolver=resolve, only=[column, "currency"], description=description
+    )
+
+
 @strawberry_django.type(Order, name="Order", description="A placed order.")
 class OrderType(relay.Node):
     number: str = strawberry_django.field(description="Quote it to the shop.")
@@ -114,39 +125,19 @@ class OrderType(relay.Node):
     def cancel_reason(self, root: Order) -> OrderCancelReason | None:
         return CancelReason(root.cancel_reason) if root.cancel_reason else None
 
-    @strawberry_django.field(
-        only=["total", "currency"],
-        description="What the buyer pays (what Stripe charges, to the minor unit): "
+    total: Money = _order_money(
+        "total",
+        "What the buyer pays (what Stripe charges, to the minor unit): "
         "subtotal - discount + shippingPrice, plus tax when prices exclude it.",
     )
-    def total(self, root: Order) -> Money:
-        return Money(amount=root.total, currency=root.currency)
-
-    @strawberry_django.field(
-        only=["subtotal", "currency"], description="The lines at their prices."
+    subtotal: Money = _order_money("subtotal", "The lines at their prices.")
+    discount: Money = _order_money("discount", "What discounts took off.")
+    shipping_price: Money = _order_money("shipping_price", "What shipping cost.")
+    tax: Money = _order_money(
+        "tax",
+        "The tax: inside the prices, or added to them, as the shop was "
+        "configured when the order was placed.",
     )
-    def subtotal(self, root: Order) -> Money:
-        return Money(amount=root.subtotal, currency=root.currency)
-
-    @strawberry_django.field(
-        only=["discount", "currency"], description="What discounts took off."
-    )
-    def discount(self, root: Order) -> Money:
-        return Money(amount=root.discount, currency=root.currency)
-
-    @strawberry_django.field(
-        only=["shipping_price", "currency"], description="What shipping cost."
-    )
-    def shipping_price(self, root: Order) -> Money:
-        return Money(amount=root.shipping_price, currency=root.currency)
-
-    @strawberry_django.field(
-        only=["tax", "currency"],
-        description="The tax: inside the prices, or added to them, as the shop "
-        "was configured when the order was placed.",
-    )
-    def tax(self, root: Order) -> Money:
-        return Money(amount=root.tax, currency=root.currency)
 
     @strawberry_django.field(
         only=["shipping_method_name"],
