@@ -109,6 +109,7 @@ INSTALLED_APPS = [
     "shop.reviews",
     "shop.taxes",
     "shop.shipping",
+    "shop.discounts",
     "workers.apps.WorkersConfig",
     "shop.core",
 ]
@@ -237,6 +238,12 @@ LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=9
 # caps scripted sign-ups and probing which emails have accounts.
 REGISTRATIONS_PER_IP = env.int("REGISTRATIONS_PER_IP", default=50)
 REGISTRATION_WINDOW_SECONDS = env.int("REGISTRATION_WINDOW_SECONDS", default=3600)
+# Wrong voucher codes tolerated per cart and per client IP per window (checked
+# codes that turn out valid are not counted); once at the limit, every code, even
+# a valid one, is refused with THROTTLED until the window ends.
+VOUCHER_FAILURES_PER_CART = env.int("VOUCHER_FAILURES_PER_CART", default=5)
+VOUCHER_FAILURES_PER_IP = env.int("VOUCHER_FAILURES_PER_IP", default=20)
+VOUCHER_FAILURE_WINDOW_SECONDS = env.int("VOUCHER_FAILURE_WINDOW_SECONDS", default=900)
 # When Redis (the attempt counters) does not answer: true lets sign-ins and
 # registrations through unthrottled (logged); false refuses them with
 # SERVICE_UNAVAILABLE until Redis is back.
@@ -442,10 +449,18 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_max": 0.5,
 }
 CELERY_TIMEZONE = TIME_ZONE
+# How often beat checks for a sale boundary passed and not applied yet; each check
+# also schedules a task at the exact moment of every boundary within the next
+# period, so prices change on the second (this is only the safety net).
+SALES_CHECK_SECONDS = env.int("SALES_CHECK_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE = {
     "orders-expire": {
         "task": "workers.tasks.orders.orders_expire",
         "schedule": env.int("ORDER_EXPIRY_CHECK_SECONDS", default=60),
+    },
+    "sales-apply": {
+        "task": "workers.tasks.discounts.sales_check",
+        "schedule": SALES_CHECK_SECONDS,
     },
 }
 

@@ -5,6 +5,7 @@ from strawberry.types import Info
 
 from schema.cart.resolvers import cart_change, variant_pks
 from schema.cart.types import CartLineInput, CartPayload
+from schema.context import client_ip
 from shop.cart import services
 
 
@@ -57,4 +58,26 @@ class CartMutation:
     def cart_clear(self, info: Info, token: str | None = None) -> CartPayload:
         return cart_change(
             info, lambda user: services.cart_clear(user=user, token=token)
+        )
+
+    @strawberry.mutation(
+        description="Apply a voucher code (any case) to the cart: judged against "
+        "the cart now (VOUCHER_* errors otherwise) and kept with it; Cart.estimate "
+        "shows its discount and checkout uses it. Wrong codes are throttled per "
+        "cart and per client (THROTTLED)."
+    )
+    def cart_voucher_apply(
+        self, info: Info, code: str, token: str | None = None
+    ) -> CartPayload:
+        return cart_change(
+            info,
+            lambda user: services.cart_voucher_apply(
+                user=user, token=token, code=code, client_ip=client_ip(info)
+            ),
+        )
+
+    @strawberry.mutation(description="Take the voucher off the cart.")
+    def cart_voucher_remove(self, info: Info, token: str | None = None) -> CartPayload:
+        return cart_change(
+            info, lambda user: services.cart_voucher_remove(user=user, token=token)
         )

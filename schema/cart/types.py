@@ -55,6 +55,14 @@ class CartType:
             if variant_id in variants
         ]
 
+    @strawberry.field(
+        description="The voucher code applied (upper-case); null when none. One "
+        "that no longer applies stays here, counts nothing in the estimate, and "
+        "is refused at checkout with its reason."
+    )
+    def voucher_code(self) -> str | None:
+        return self.snapshot.voucher_code or None
+
     @strawberry.field(description="How many items, all lines together.")
     def total_quantity(self) -> int:
         return self.snapshot.total_quantity

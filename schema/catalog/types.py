@@ -31,6 +31,7 @@ from shop.catalog.models import (
     Product,
     ProductVariant,
 )
+from shop.discounts.sales import prices_read
 
 # ---------------------------------------------------------------- filtering
 
@@ -65,8 +66,12 @@ def _condition(description: str):
 class ProductFilter:
     search: str | None = _condition("Full text over name, description and SKUs.")
     category: str | None = _condition("A category slug; descendants are included.")
-    min_price: Decimal | None = _condition("A variant costs at least this much.")
-    max_price: Decimal | None = _condition("A variant costs at most this much.")
+    min_price: Decimal | None = _condition(
+        "A variant costs at least this much (what the buyer pays: sales included)."
+    )
+    max_price: Decimal | None = _condition(
+        "A variant costs at most this much (what the buyer pays: sales included)."
+    )
     attributes: list[AttributeFilter] | None = _condition(
         "OR within one attribute's values, AND across attributes."
     )
@@ -83,7 +88,10 @@ class ProductFilter:
             search = None if self.search is UNSET else self.search
             queryset = selectors.product_search_ranked(queryset, search=search)
         condition = self.condition()
-        record(*self.list_tags())
+        tags = self.list_tags()
+        record(*tags)
+        if tags_.PRODUCTS_PRICE in tags:
+            prices_read()  # sales move products in and out at their boundaries
         return queryset, condition
 
     def list_tags(self) -> set[str]:
@@ -182,7 +190,8 @@ class ProductOrder:
         default=UNSET, description="The product's name."
     )
     price: Ordering | None = strawberry.field(
-        default=UNSET, description="The lowest price among its variants."
+        default=UNSET,
+        description="The lowest price among its variants (what the buyer pays now).",
     )
     rating: Ordering | None = strawberry.field(
         default=UNSET, description="The average review rating."
@@ -206,6 +215,8 @@ class ProductOrder:
             )
         name, direction = chosen[0]
         record(*ORDER_TAGS[name])
+        if name == "price":
+            prices_read()
         sort = selectors.product_sort(
             name,
             descending=direction.name.startswith("DESC"),
@@ -361,9 +372,11 @@ class ProductType(relay.Node):
 
     @strawberry_django.field(
         only=["price_min", "price_max"],
-        description="The variants' price range; null when it has no variants.",
+        description="The range of what its variants cost now (sales included); "
+        "null when it has no variants.",
     )
     def price_range(self, root: Product) -> PriceRange | None:
+        prices_read()
         if root.price_min is None or root.price_max is None:
             return None
         return PriceRange(min=Money.of(root.price_min), max=Money.of(root.price_max))
@@ -397,9 +410,21 @@ class ProductVariantType(relay.Node):
     def get_queryset(cls, queryset: QuerySet, info: Info, **kwargs) -> QuerySet:
         return selectors.variant_list(user=current_user(info), variants=queryset)
 
-    @strawberry_django.field(only=["price"], description="The unit price.")
+    @strawberry_django.field(
+        only=["current_price"],
+        description="What the buyer pays for one now (a running sale's price).",
+    )
     def price(self, root: ProductVariant) -> Money:
-        return Money.of(root.price)
+        prices_read()
+        return Money.of(root.current_price)
+
+    @strawberry_django.field(
+        only=["price", "sale_price"],
+        description="The price before an active sale; null when not on sale.",
+    )
+    def compare_at_price(self, root: ProductVariant) -> Money | None:
+        prices_read()
+        return None if root.sale_price is None else Money.of(root.price)
 
 
 ProductConnection = DjangoCursorConnection[ProductType]

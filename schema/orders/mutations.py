@@ -47,6 +47,7 @@ class OrderMutation:
                 ),
                 idempotency_key=input.idempotency_key,
                 shipping_method_id=method_pk,
+                voucher_code=input.voucher_code,
             )
         except OrderError as error:
             return CheckoutPayload(errors=user_errors(error))

@@ -147,6 +147,13 @@ class OrderType(relay.Node):
         return root.shipping_method_name or None
 
     @strawberry_django.field(
+        only=["voucher_code"],
+        description="The voucher used (upper-case); null when none.",
+    )
+    def voucher_code(self, root: Order) -> str | None:
+        return root.voucher_code or None
+
+    @strawberry_django.field(
         only=[
             "shipping_name",
             "shipping_line1",
@@ -185,6 +192,11 @@ class CheckoutInput:
         default=None,
         description="Required when any method ships to the address's country "
         "(Query.shippingMethods).",
+    )
+    voucher_code: str | None = strawberry.field(
+        default=None,
+        description="A voucher code; null: the cart's voucher (cartVoucherApply), "
+        'if any; "": none.',
     )
 
 

@@ -1,11 +1,9 @@
 """Attempt counters in Redis: sign-ins per email and per client IP, registrations
 per client IP.
 
-Each attempt takes a slot in one atomic step (``_TAKE``, a Lua script): the
-counters are read, compared with their limits and incremented together, so racing
-requests cannot all pass a check made before any of them was counted. For
-sign-ins, at most LOGIN_FAILURES_PER_EMAIL passwords per email (and
-LOGIN_FAILURES_PER_IP per IP) are checked per window, however many requests race.
+Each attempt takes a slot in one atomic step (shop.core.throttle). For sign-ins,
+at most LOGIN_FAILURES_PER_EMAIL passwords per email (and LOGIN_FAILURES_PER_IP per
+IP) are checked per window, however many requests race.
 A successful sign-in gives its slots back (the email's counter is reset, the IP's
 decremented): the counters hold failures, plus the attempts still in flight.
 
@@ -21,46 +19,10 @@ from django.conf import settings
 from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 
-from shop.accounts.errors import AccountError, ErrorCode, ThrottleUnavailable
+from shop.accounts.errors import AccountError
+from shop.core.throttle import GIVE_BACK, attempt_take, attempts_give_back
 
 logger = logging.getLogger(__name__)
-
-# KEYS: the counters; ARGV[1]: the window in seconds; ARGV[1 + i]: KEYS[i]'s limit.
-# When a counter is at its limit, nothing is counted and the answer is the longest
-# wait in seconds; otherwise every counter is incremented (its window starts with
-# its first attempt) and the answer is 0.
-_TAKE = """
-local wait = 0
-for i, key in ipairs(KEYS) do
-  if tonumber(redis.call('GET', key) or '0') >= tonumber(ARGV[i + 1]) then
-    local ttl = redis.call('TTL', key)
-    if ttl < 0 then
-      redis.call('EXPIRE', key, ARGV[1])
-      ttl = tonumber(ARGV[1])
-    end
-    wait = math.max(wait, ttl, 1)
-  end
-end
-if wait > 0 then
-  return wait
-end
-for i, key in ipairs(KEYS) do
-  if redis.call('INCR', key) == 1 then
-    redis.call('EXPIRE', key, ARGV[1])
-  end
-end
-return 0
-"""
-
-# KEYS: counters to give one slot back to (never below zero, window kept).
-_GIVE_BACK = """
-for i, key in ipairs(KEYS) do
-  if tonumber(redis.call('GET', key) or '0') > 0 then
-    redis.call('DECR', key)
-  end
-end
-return 1
-"""
 
 
 def _email_key(email: str) -> str:
@@ -74,30 +36,7 @@ def _ip_key(client_ip: str) -> str:
 def _take(
     counters: list[tuple[str, int]], window: int, what: str, field: str | None
 ) -> None:
-    """Count one attempt in every counter, or raise THROTTLED with the wait."""
-    if not counters:
-        return
-    keys = [key for key, _ in counters]
-    limits = [limit for _, limit in counters]
-    try:
-        wait = int(
-            get_redis_connection("default").eval(
-                _TAKE, len(keys), *keys, window, *limits
-            )
-        )
-    except RedisError as error:
-        if not settings.THROTTLE_FAIL_OPEN:
-            logger.exception("Throttle unavailable; refusing an attempt (%s)", what)
-            raise ThrottleUnavailable(what) from error
-        logger.exception("Throttle unavailable; not throttling %s", what)
-        return
-    if wait:
-        minutes, seconds = divmod(wait, 60)
-        raise AccountError(
-            ErrorCode.THROTTLED,
-            f"Too many {what}. Try again in {minutes} min {seconds} s.",
-            field=field,
-        )
+    attempt_take(counters, window, what, field=field, error=AccountError)
 
 
 def login_attempt_begin(*, email: str, client_ip: str | None) -> None:
@@ -125,7 +64,7 @@ def login_attempt_succeeded(*, email: str, client_ip: str | None) -> None:
         with get_redis_connection("default").pipeline(transaction=False) as pipe:
             pipe.delete(_email_key(email))
             if client_ip:
-                pipe.eval(_GIVE_BACK, 1, _ip_key(client_ip))
+                pipe.eval(GIVE_BACK, 1, _ip_key(client_ip))
             pipe.execute()
     except RedisError:
         logger.exception("Throttle unavailable; sign-in counters not reset")
@@ -135,10 +74,7 @@ def login_attempt_abandoned(*, email: str, client_ip: str | None) -> None:
     """The password could not be checked (an error, not a wrong password): give
     the email and the IP their slots back."""
     keys = [_email_key(email)] + ([_ip_key(client_ip)] if client_ip else [])
-    try:
-        get_redis_connection("default").eval(_GIVE_BACK, len(keys), *keys)
-    except RedisError:
-        logger.exception("Throttle unavailable; sign-in attempt not given back")
+    attempts_give_back(keys, "sign-in")
 
 
 def registration_attempt(*, client_ip: str | None) -> None:

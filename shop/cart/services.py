@@ -1,7 +1,10 @@
 """The cart: which cart a request means, what may go in it, what it costs now.
 
 Lines live in Redis (shop.cart.store); stock, publication and prices come from the
-catalog at the moment of each read or write, never from the cart.
+catalog at the moment of each read or write, never from the cart. A price is what
+the buyer pays at that moment: the best sale running then (shop.discounts.sales,
+computed from the sales themselves, so it changes at the sale's boundary to the
+second).
 """
 
 from collections.abc import Sequence
@@ -14,6 +17,10 @@ from shop.cart import store
 from shop.cart.errors import CartError, CartUnavailable, ErrorCode
 from shop.cart.store import CartKey
 from shop.catalog.models import ProductVariant
+from shop.core.throttle import attempt_take, attempts_give_back
+from shop.discounts.errors import DiscountError
+from shop.discounts.sales import VariantRow, running_sales, sale_price_of
+from shop.discounts.vouchers import Customer, voucher_find, voucher_judge
 
 # A merge whose guest cart gains a line between reading its caps and merging is
 # done again with fresh caps, this many times at most.
@@ -33,6 +40,9 @@ class CartSnapshot:
     # Which state of the cart this is: every write changes it ("" before the
     # first write of a user's cart).
     revision: str = ""
+    voucher_code: str = ""  # the code applied (cartVoucherApply); "" for none
+    # variant id -> the regular price, for lines on sale now (compare-at)
+    regular_prices: dict[int, Decimal] = field(default_factory=dict)
 
     @property
     def token(self) -> str | None:
@@ -54,12 +64,23 @@ class CartSnapshot:
         return self.prices[variant_id] * self.quantities[variant_id]
 
 
-def _published_variants(ids) -> dict[int, tuple[int, Decimal]]:
-    """variant id -> (quantity available, price), for published products only."""
+def _published_variants(ids) -> dict[int, tuple[int, Decimal, Decimal]]:
+    """variant id -> (quantity available, price paid now, regular price), for
+    published products only."""
+    ids = list(ids)
+    if not ids:
+        return {}
     rows = ProductVariant.objects.filter(
-        pk__in=list(ids), product__is_published=True
-    ).values_list("pk", "quantity_available", "price")
-    return {pk: (stock, price) for pk, stock, price in rows}
+        pk__in=ids, product__is_published=True
+    ).values_list(
+        "pk", "quantity_available", "price", "product_id", "product__category_id"
+    )
+    sales = running_sales() if rows else []
+    found = {}
+    for pk, stock, price, product_id, category_id in rows:
+        on_sale = sale_price_of(VariantRow(pk, product_id, category_id, price), sales)
+        found[pk] = (stock, price if on_sale is None else on_sale, price)
+    return found
 
 
 # ---------------------------------------------------------------- which cart
@@ -138,7 +159,7 @@ def cart_get(*, user, token: str | None) -> CartSnapshot | None:
 
 def _snapshot(
     key: CartKey,
-    known: dict[int, tuple[int, Decimal]] | None = None,
+    known: dict[int, tuple[int, Decimal, Decimal]] | None = None,
     state: store.CartState | None = None,
 ) -> CartSnapshot:
     """The cart as stored, or as ``state`` (what a write just left). ``known``:
@@ -159,8 +180,12 @@ def _snapshot(
     return CartSnapshot(
         key=key,
         quantities={v: q for v, q in sorted(quantities.items()) if v in variants},
-        prices={v: price for v, (_, price) in variants.items()},
+        prices={v: price for v, (_, price, _) in variants.items()},
         revision=state.revision,
+        voucher_code=state.voucher_code,
+        regular_prices={
+            v: regular for v, (_, price, regular) in variants.items() if price < regular
+        },
     )
 
 
@@ -353,3 +378,64 @@ def _existing_key(*, user, token: str | None) -> CartKey:
 def _check_found(outcome: str) -> None:
     if outcome == "missing":  # an unknown or expired guest token
         raise CartError(ErrorCode.INVALID_TOKEN, TOKEN_UNKNOWN, field="token")
+
+
+# ---------------------------------------------------------------- vouchers
+
+
+def _voucher_counters(key: CartKey, client_ip: str | None) -> list[tuple[str, int]]:
+    counters = [
+        (f"throttle:voucher:cart:{key.redis_key}", settings.VOUCHER_FAILURES_PER_CART)
+    ]
+    if client_ip:
+        counters.append(
+            (f"throttle:voucher:ip:{client_ip}", settings.VOUCHER_FAILURES_PER_IP)
+        )
+    return counters
+
+
+def cart_voucher_apply(
+    *, user, token: str | None, code: str, client_ip: str | None
+) -> CartSnapshot:
+    """Judge ``code`` against the cart now and keep it with the cart.
+
+    Counted like a sign-in: each attempt takes a slot per cart and per client IP
+    before the code is looked up, and a code that applies gives them back; at the
+    limit (VOUCHER_FAILURES_PER_CART / _PER_IP per VOUCHER_FAILURE_WINDOW_SECONDS)
+    every code, even a valid one, is refused with THROTTLED until the window ends.
+    Refusals: CartError with the voucher's code (VOUCHER_INVALID, VOUCHER_EXPIRED,
+    VOUCHER_USED_UP, VOUCHER_NOT_APPLICABLE: shop.discounts.vouchers), field
+    "code"; the cart is unchanged.
+    """
+    from shop.orders.pricing import cart_items, voucher_lines
+
+    key = _existing_key(user=user, token=token)
+    counters = _voucher_counters(key, client_ip)
+    attempt_take(
+        counters,
+        settings.VOUCHER_FAILURE_WINDOW_SECONDS,
+        "wrong codes",
+        field="code",
+        error=CartError,
+    )
+    cart = _snapshot(key)
+    try:
+        voucher = voucher_find(code, field="code")
+        voucher_judge(
+            voucher,
+            voucher_lines(cart_items(cart.quantities, cart.prices)),
+            customer=Customer(user_id=key.user_id),
+            field="code",
+        )
+    except DiscountError as error:
+        raise CartError(error.code, error.message, field=error.field) from error
+    attempts_give_back([counter for counter, _ in counters], "voucher")
+    _check_found(store.voucher_set(key, voucher.code, create=key.user_id is not None))
+    return _snapshot(key)
+
+
+def cart_voucher_remove(*, user, token: str | None) -> CartSnapshot:
+    """Take the voucher off the cart (nothing when it has none)."""
+    key = _existing_key(user=user, token=token)
+    _check_found(store.voucher_set(key, "", create=key.user_id is not None))
+    return _snapshot(key)

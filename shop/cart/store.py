@@ -4,7 +4,9 @@ A cart is one Redis hash, ``cart:user:<id>`` or ``cart:guest:<token>``, mapping 
 variant id to a quantity, plus a marker field ``_`` that keeps an emptied cart (and
 its token) alive and holds the cart's *revision*: a random value every write
 replaces, so one read tells the lines and which state of the cart they are (a
-checkout turns one revision into at most one order). Every write is one Lua
+checkout turns one revision into at most one order); and, when the buyer applied
+one, the voucher code in field ``v`` (emptying the cart keeps it, a purchase
+drops it, a merge keeps the user's or else takes the guest's). Every write is one Lua
 script, so concurrent requests never lose an update, and refreshes the TTL. Prices
 are never stored here.
 
@@ -23,6 +25,7 @@ from redis.exceptions import RedisError
 from shop.cart.errors import CartUnavailable
 
 MARKER = "_"
+VOUCHER = "v"
 TOKEN_BYTES = 32  # 256 bits; token_urlsafe gives 43 characters
 # Carts written before revisions existed hold "1" in the marker: that is their
 # revision until their next write (no order was ever placed from a revision).
@@ -84,6 +87,7 @@ for i = 5, #ARGV, 3 do
 end
 if #over > 0 then table.insert(over, 1, 'over'); return over end
 local lines = redis.call('HLEN', key) - redis.call('HEXISTS', key, '_')
+  - redis.call('HEXISTS', key, 'v')
 if lines + new_lines > tonumber(ARGV[3]) then return {'too_many'} end
 redis.call('HSET', key, '_', ARGV[4])
 for i = 5, #ARGV, 3 do redis.call('HINCRBY', key, ARGV[i], ARGV[i + 1]) end
@@ -99,6 +103,7 @@ _UPDATE = """
 local key = KEYS[1]
 if redis.call('EXISTS', key) == 0 and ARGV[2] ~= '1' then return {'missing'} end
 local lines = redis.call('HLEN', key) - redis.call('HEXISTS', key, '_')
+  - redis.call('HEXISTS', key, 'v')
 for i = 5, #ARGV, 2 do
   local present = redis.call('HEXISTS', key, ARGV[i]) == 1
   if ARGV[i + 1] == '0' then
@@ -125,7 +130,9 @@ _REMOVE = """
 local key = KEYS[1]
 if redis.call('EXISTS', key) == 0 and ARGV[2] ~= '1' then return {'missing'} end
 if #ARGV == 3 then
+  local voucher = redis.call('HGET', key, 'v')
   redis.call('DEL', key)
+  if voucher then redis.call('HSET', key, 'v', voucher) end
 else
   for i = 4, #ARGV do redis.call('HDEL', key, ARGV[i]) end
 end
@@ -135,11 +142,12 @@ return {'ok'}
 """
 
 # KEYS[1] cart. ARGV: revision, then (variant, quantity)... Subtracts, dropping
-# lines that reach 0.
+# lines that reach 0, and the voucher (it was used).
 _SUBTRACT = """
 local key = KEYS[1]
 if redis.call('EXISTS', key) == 0 then return {'missing'} end
 redis.call('HSET', key, '_', ARGV[1])
+redis.call('HDEL', key, 'v')
 for i = 2, #ARGV, 2 do
   local current = tonumber(redis.call('HGET', key, ARGV[i]) or '0')
   local left = current - tonumber(ARGV[i + 1])
@@ -165,13 +173,19 @@ local caps = {}
 for i = 6, #ARGV, 2 do caps[ARGV[i]] = tonumber(ARGV[i + 1]) end
 local fields = redis.call('HGETALL', guest)
 for i = 1, #fields, 2 do
-  if fields[i] ~= '_' and caps[fields[i]] == nil then return {'stale'} end
+  if fields[i] ~= '_' and fields[i] ~= 'v' and caps[fields[i]] == nil then
+    return {'stale'}
+  end
 end
 local lines = redis.call('HLEN', user) - redis.call('HEXISTS', user, '_')
+  - redis.call('HEXISTS', user, 'v')
 for i = 1, #fields, 2 do
-  local variant, quantity = fields[i], tonumber(fields[i + 1])
+  local variant, quantity = fields[i], fields[i + 1]
   local cap = caps[variant]
-  if variant ~= '_' and cap ~= nil and cap > 0 then
+  if variant == 'v' then
+    redis.call('HSETNX', user, 'v', quantity)
+  elseif variant ~= '_' and cap ~= nil and cap > 0 then
+    quantity = tonumber(quantity)
     local current = tonumber(redis.call('HGET', user, variant) or '0')
     if current > 0 or lines < tonumber(ARGV[3]) then
       if current == 0 then lines = lines + 1 end
@@ -185,6 +199,18 @@ redis.call('EXPIRE', user, ARGV[1])
 redis.call('DEL', guest)
 redis.call('SET', marker, ARGV[2], 'EX', ARGV[1])
 return {'merged'}
+"""
+
+
+# KEYS[1] cart. ARGV: ttl, create (1/0), revision, code ("" removes it).
+_VOUCHER = """
+local key = KEYS[1]
+if redis.call('EXISTS', key) == 0 and ARGV[2] ~= '1' then return {'missing'} end
+redis.call('HSET', key, '_', ARGV[3])
+if ARGV[4] == '' then redis.call('HDEL', key, 'v')
+else redis.call('HSET', key, 'v', ARGV[4]) end
+redis.call('EXPIRE', key, ARGV[1])
+return {'ok'}
 """
 
 
@@ -204,10 +230,12 @@ def _run(source: str, keys: Sequence[str], args: Sequence) -> list:
 
 @dataclass(frozen=True)
 class CartState:
-    """A cart's lines (variant id -> quantity) and the revision they are."""
+    """A cart's lines (variant id -> quantity), the revision they are, and the
+    voucher code applied ("" for none)."""
 
     lines: dict[int, int]
     revision: str
+    voucher_code: str = ""
 
 
 def cart_read(key: CartKey) -> CartState | None:
@@ -220,8 +248,9 @@ def cart_read(key: CartKey) -> CartState | None:
     if not fields:
         return None
     revision = fields.pop(MARKER.encode(), b"").decode()
+    voucher = fields.pop(VOUCHER.encode(), b"").decode()
     lines = {int(variant): int(quantity) for variant, quantity in fields.items()}
-    return CartState(lines, revision)
+    return CartState(lines, revision, voucher)
 
 
 def cart_lines(key: CartKey) -> dict[int, int] | None:
@@ -255,7 +284,8 @@ def written(reply: list) -> CartState:
     the write look refused."""
     fields = dict(zip(reply[1::2], reply[2::2], strict=True))
     revision = fields.pop(MARKER, "")
-    return CartState({int(v): int(q) for v, q in fields.items()}, revision)
+    voucher = fields.pop(VOUCHER, "")
+    return CartState({int(v): int(q) for v, q in fields.items()}, revision, voucher)
 
 
 def lines_set(
@@ -281,6 +311,12 @@ def lines_clear(key: CartKey, *, create: bool) -> str:
     """Remove every line, keeping the cart (and its token): "ok" or "missing"."""
     args = [_ttl(), "1" if create else "0", _revision()]
     return _run(_REMOVE, [key.redis_key], args)[0]
+
+
+def voucher_set(key: CartKey, code: str, *, create: bool) -> str:
+    """Keep ``code`` with the cart ("" removes it): "ok" or "missing"."""
+    args = [_ttl(), "1" if create else "0", _revision(), code]
+    return _run(_VOUCHER, [key.redis_key], args)[0]
 
 
 def lines_subtract(key: CartKey, quantities: dict[int, int]) -> str:

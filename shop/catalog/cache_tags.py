@@ -18,7 +18,8 @@ it was built from:
   ``products-price``, ``products-stock`` (a variant's stock crossing zero),
   ``products-name``, ``products-search``, ``products-rating``,
   ``products-attributes``; ``categories`` (the tree, a category filter, a category
-  not found), ``attributes`` and ``shipping`` (the shipping methods);
+  not found), ``attributes``, ``shipping`` (the shipping methods) and ``sales``
+  (any answer showing prices: shop.discounts.sales.prices_read);
 - a time boundary (``valid_until``): an answer true only until a moment (a
   scheduled price) is kept no longer, and GETs say so in their max-age;
 - ``*``, on every answer: changing it empties the whole cache (a TRUNCATE, a bulk
@@ -81,6 +82,7 @@ PRODUCTS_ATTRIBUTES = "products-attributes"
 CATEGORIES = "categories"
 ATTRIBUTES = "attributes"
 SHIPPING = "shipping"
+SALES = "sales"
 LIST_TAGS = (
     PRODUCTS,
     PRODUCTS_PRICE,
@@ -92,6 +94,7 @@ LIST_TAGS = (
     CATEGORIES,
     ATTRIBUTES,
     SHIPPING,
+    SALES,
 )
 # Entity and list tags one answer may record before it falls back to CATALOG.
 MAX_TAGS = 200
@@ -129,6 +132,16 @@ def start_collecting() -> tuple[set[str], contextvars.Token]:
 
 def stop_collecting(token: contextvars.Token) -> None:
     _collecting.reset(token)
+
+
+def record_first(tag: str) -> bool:
+    """Record ``tag``; True when the answer being built had not recorded it yet
+    (False as well when nobody collects), for work to do once per answer."""
+    collected = _collecting.get()
+    if collected is None or tag in collected:
+        return False
+    collected.add(tag)
+    return True
 
 
 def record(*tags: str) -> None:
@@ -411,6 +424,11 @@ CATALOG_MODELS = (
     "shipping.ShippingMethod",
     "taxes.TaxClass",
     "taxes.TaxRate",
+    "discounts.Sale",
+    "discounts.Sale_products",
+    "discounts.Sale_categories",
+    "discounts.Sale_variants",
+    "discounts.SalesApplied",
 )
 USER_COLUMNS = ("first_name", "last_name")
 _WRITE = re.compile(

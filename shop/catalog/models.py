@@ -4,6 +4,7 @@ from django.contrib.postgres.search import SearchVectorField
 from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 
 # Serialises changes to the category tree (pg_advisory_xact_lock key), so that two
 # concurrent moves cannot close a cycle that neither saw.
@@ -233,7 +234,24 @@ class ProductVariant(models.Model):
     )
     sku = models.CharField("SKU", max_length=64, unique=True)
     name = models.CharField(max_length=250, blank=True)
-    price = models.DecimalField(max_digits=12, decimal_places=2)
+    price = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        help_text="The regular price; a running sale may take something off.",
+    )
+    # The price under the best running sale (None: not on sale), written only by
+    # shop.discounts.sales at each sale boundary and after price changes.
+    sale_price = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, editable=False
+    )
+    # What the buyer pays now: the database keeps it equal to the sale price or
+    # the regular one, whatever writes; filters, sorting and the products' price
+    # ranges read it.
+    current_price = models.GeneratedField(
+        expression=Coalesce("sale_price", "price"),
+        output_field=models.DecimalField(max_digits=12, decimal_places=2),
+        db_persist=True,
+    )
     quantity_available = models.IntegerField(
         default=0, help_text="Units that can still be sold."
     )
@@ -254,12 +272,24 @@ class ProductVariant(models.Model):
             models.CheckConstraint(
                 condition=Q(price__gte=0), name="catalog_variant_price_not_negative"
             ),
+            models.CheckConstraint(
+                condition=Q(sale_price__gte=0) | Q(sale_price__isnull=True),
+                name="catalog_variant_sale_price_not_negative",
+            ),
         ]
         indexes = [
             models.Index(
                 fields=["product", "quantity_available"], name="catalog_variant_stock"
             ),
             models.Index(fields=["product", "price"], name="catalog_variant_price"),
+            models.Index(
+                fields=["product", "current_price"], name="catalog_variant_current"
+            ),
+            models.Index(
+                fields=["id"],
+                condition=Q(sale_price__isnull=False),
+                name="catalog_variant_on_sale",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -271,6 +301,8 @@ class ProductVariant(models.Model):
         ``quantity_available`` is written only by ``shop.catalog.stock`` (database
         arithmetic under the row lock): writing back a number read earlier would
         undo every sale made since. Changing it here is a programming error.
+        ``sale_price`` is not written either: shop.discounts.sales owns it (the
+        services that change prices refresh it, product_denormalised_refresh).
         """
         if not self._state.adding:
             loaded = getattr(self, "_loaded_stock", None)
@@ -286,7 +318,9 @@ class ProductVariant(models.Model):
                 kwargs["update_fields"] = [
                     field.name
                     for field in self._meta.concrete_fields
-                    if not field.primary_key and field.name != "quantity_available"
+                    if not field.primary_key
+                    and not field.generated
+                    and field.name not in ("quantity_available", "sale_price")
                 ]
         super().save(*args, **kwargs)
         self._remember_loaded()

@@ -61,7 +61,8 @@ def attribute_conditions_checked(
             )
 
 
-# What each product sort key orders by. Price is the lowest variant price, rating
+# What each product sort key orders by. Price is the lowest price a buyer pays now
+# (sales included), rating
 # the average review rating: both denormalised, indexed columns.
 PRODUCT_SORT_COLUMNS = {
     "created_at": "created_at",
@@ -177,10 +178,10 @@ def _variant_match_postgresql(
     variants' value arrays (PostgreSQL)."""
     where, params = [], []
     if min_price is not None:
-        where.append("price >= %s")
+        where.append("current_price >= %s")
         params.append(min_price)
     if max_price is not None:
-        where.append("price <= %s")
+        where.append("current_price <= %s")
         params.append(max_price)
     if in_stock:
         where.append("quantity_available > 0")
@@ -287,9 +288,9 @@ def _variant_match(
     table (any database)."""
     variant_q = Q()
     if min_price is not None:
-        variant_q &= Q(price__gte=min_price)
+        variant_q &= Q(current_price__gte=min_price)
     if max_price is not None:
-        variant_q &= Q(price__lte=max_price)
+        variant_q &= Q(current_price__lte=max_price)
     if in_stock:
         variant_q &= Q(quantity_available__gt=0)
     for attribute in attributes:

@@ -18,24 +18,44 @@ from shop.catalog.models import (
 from shop.catalog.selectors import SEARCH_CONFIG
 
 
-def product_denormalised_refresh(*, product_ids: Iterable[int]) -> int:
-    """Recompute the price range and search vector of the given products.
+def _price_ranges() -> dict:
+    variants = ProductVariant.objects.filter(product=OuterRef("pk")).order_by()
+    return {
+        "price_min": Subquery(
+            variants.values("product").annotate(v=Min("current_price")).values("v")[:1]
+        ),
+        "price_max": Subquery(
+            variants.values("product").annotate(v=Max("current_price")).values("v")[:1]
+        ),
+    }
 
-    Call it after any write that changes a product's name or description, or its
-    variants' prices or SKUs. One UPDATE for all the products; returns how many rows.
-    """
+
+def product_price_ranges_refresh(*, product_ids: Iterable[int]) -> int:
+    """Recompute the price range (what the buyer pays now) of the given products,
+    after their variants' sale prices changed. One UPDATE; returns how many rows."""
     ids = sorted(set(product_ids))
     if not ids:
         return 0
+    return Product.objects.filter(pk__in=ids).update(**_price_ranges())
+
+
+def product_denormalised_refresh(*, product_ids: Iterable[int]) -> int:
+    """Recompute the variants' sale prices, the price range and the search vector
+    of the given products.
+
+    Call it after any write that changes a product's name, description or
+    category, or its variants' prices or SKUs. One UPDATE for all the products
+    (and one per thousand variants whose sale price changed); returns how many
+    products.
+    """
+    from shop.discounts.sales import sale_prices_refresh
+
+    ids = sorted(set(product_ids))
+    if not ids:
+        return 0
+    sale_prices_refresh(product_ids=ids)
     variants = ProductVariant.objects.filter(product=OuterRef("pk")).order_by()
-    values = {
-        "price_min": Subquery(
-            variants.values("product").annotate(v=Min("price")).values("v")[:1]
-        ),
-        "price_max": Subquery(
-            variants.values("product").annotate(v=Max("price")).values("v")[:1]
-        ),
-    }
+    values = _price_ranges()
     if connection.vendor == "postgresql":
         skus = Subquery(
             variants.values("product")

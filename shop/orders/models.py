@@ -129,6 +129,9 @@ class Order(models.Model):
     discount = models.DecimalField(max_digits=12, decimal_places=2, default=0)
     shipping_price = models.DecimalField(max_digits=12, decimal_places=2, default=0)
     shipping_method_name = models.CharField(max_length=100, blank=True, default="")
+    voucher_code = models.CharField(
+        max_length=40, blank=True, default="", help_text="The voucher used, if any."
+    )
     tax = models.DecimalField(max_digits=12, decimal_places=2, default=0)
     prices_include_tax = models.BooleanField(
         default=True, help_text="Whether the tax is inside the prices or added."

@@ -17,6 +17,15 @@ from shop.cart.services import (
 from shop.catalog.stock import StockShortage, stock_change, stock_lock
 from shop.core.errors import email_checked
 from shop.core.tasks import enqueue_on_commit
+from shop.discounts.errors import DiscountError
+from shop.discounts.sales import RunningSale, VariantRow, running_sales, sale_price_of
+from shop.discounts.vouchers import (
+    Customer,
+    voucher_find,
+    voucher_use_retake,
+    voucher_use_return,
+    voucher_use_take,
+)
 from shop.orders.errors import ErrorCode, OrderError
 from shop.orders.events import order_event_publish
 from shop.orders.models import (
@@ -130,8 +139,14 @@ def checkout_complete(
     address: AddressData,
     idempotency_key: str | None = None,
     shipping_method_id: int | None = None,
+    voucher_code: str | None = None,
 ) -> Order:
     """Turn the cart into an order, in one transaction that cannot oversell.
+
+    ``voucher_code``: None takes the cart's voucher, "" none, a code that one. The
+    voucher is judged again and its use taken under its row lock, after the
+    variants' (shop.discounts.vouchers): a refused voucher refuses the checkout
+    (VOUCHER_*, field voucherCode) and nothing is written.
 
     Locks the cart's variants (``select_for_update``, in primary-key order, so two
     checkouts never deadlock), checks every line's stock, creates the order and its
@@ -177,9 +192,18 @@ def checkout_complete(
     if not cart.quantities:
         raise OrderError(ErrorCode.CART_EMPTY, "The cart is empty.", field="cartToken")
 
+    if voucher_code is None:
+        voucher_code = cart.voucher_code
     try:
         return _place_order(
-            user, email, address, buyer_key, idempotency_key, cart, shipping_method_id
+            user,
+            email,
+            address,
+            buyer_key,
+            idempotency_key,
+            cart,
+            shipping_method_id,
+            voucher_code,
         )
     except IntegrityError:
         # A concurrent request with the same key or the same cart state committed
@@ -213,6 +237,7 @@ def _place_order(
     idempotency_key: str | None,
     cart: CartSnapshot,
     shipping_method_id: int | None,
+    voucher_code: str,
 ) -> Order:
     variants = stock_lock(cart.quantities)
     # A request with the same key or cart state that held these locks before us
@@ -245,23 +270,43 @@ def _place_order(
     OrderError.raise_any(problems)
 
     # The money, as the cart's estimate computes it (shop.orders.pricing), from the
-    # prices and stock locked now: a method that does not ship this cart there,
-    # or none where one is needed, is refused before anything is written.
-    priced = price_cart(
-        [
-            CartItem(
-                variant_id=variant_id,
-                unit_price=variants[variant_id].price,
-                quantity=quantity,
-                tax_class_id=variants[variant_id].product.tax_class_id,
-                weight_grams=variants[variant_id].weight_grams,
-            )
-            for variant_id, quantity in cart.quantities.items()
-        ],
-        country=address.country,
-        shipping_method_id=shipping_method_id,
-        require_method=True,
-    )
+    # prices and stock locked now and the sales running now: a method that does
+    # not ship this cart there, or none where one is needed, or a voucher that
+    # does not apply, is refused before anything is written.
+    sales = running_sales()
+    paid = {
+        variant_id: _price_now(variants[variant_id], sales)
+        for variant_id in cart.quantities
+    }
+    customer = Customer(user_id=user.pk if user.is_authenticated else None, email=email)
+    try:
+        voucher = (
+            voucher_find(voucher_code, field="voucherCode", lock=True)
+            if voucher_code
+            else None
+        )
+        priced = price_cart(
+            [
+                CartItem(
+                    variant_id=variant_id,
+                    unit_price=paid[variant_id],
+                    quantity=quantity,
+                    tax_class_id=variants[variant_id].product.tax_class_id,
+                    weight_grams=variants[variant_id].weight_grams,
+                    product_id=variants[variant_id].product_id,
+                    category_id=variants[variant_id].product.category_id,
+                    regular_price=variants[variant_id].price,
+                )
+                for variant_id, quantity in cart.quantities.items()
+            ],
+            country=address.country,
+            shipping_method_id=shipping_method_id,
+            require_method=True,
+            voucher=voucher,
+            customer=customer,
+        )
+    except DiscountError as error:
+        raise OrderError(error.code, error.message, field=error.field) from error
     totals = priced.totals
     line_totals = {line.key: line for line in totals.lines}
     lines = [
@@ -271,7 +316,7 @@ def _place_order(
             product_name=variants[variant_id].product.name,
             variant_name=variants[variant_id].name,
             quantity=quantity,
-            unit_price=variants[variant_id].price,
+            unit_price=paid[variant_id],
             discount=line_totals[variant_id].discount,
             tax_rate=line_totals[variant_id].tax_rate,
             tax_amount=line_totals[variant_id].tax,
@@ -305,7 +350,10 @@ def _place_order(
         tax=totals.tax,
         prices_include_tax=totals.prices_include_tax,
         total=totals.total,
+        voucher_code=voucher.code if voucher is not None else "",
     )
+    if voucher is not None:
+        voucher_use_take(voucher, order_id=order.pk, customer=customer)
     for line in lines:
         line.order = order
     OrderLine.objects.bulk_create(lines)
@@ -316,6 +364,15 @@ def _place_order(
     enqueue_on_commit(CONFIRMATION_TASK, order.pk)
     _publish_on_commit(order, previous_status=None)
     return order
+
+
+def _price_now(variant, sales: list[RunningSale]) -> Decimal:
+    """What the buyer pays for ``variant`` under the sales running now."""
+    row = VariantRow(
+        variant.pk, variant.product_id, variant.product.category_id, variant.price
+    )
+    on_sale = sale_price_of(row, sales)
+    return variant.price if on_sale is None else on_sale
 
 
 def _order_create(**fields) -> Order:
@@ -405,6 +462,12 @@ def order_transition(
         )
     if previous == OrderStatus.CANCELED and to_status == OrderStatus.PAID:
         _stock_take_again(order)
+        voucher_use_retake(
+            order_id=order.pk,
+            code=order.voucher_code,
+            user_id=order.user_id,
+            email=order.email,
+        )
     order.status = to_status
     fields = ["status", "updated_at"]
     if to_status == OrderStatus.CANCELED:
@@ -413,6 +476,7 @@ def order_transition(
     order.save(update_fields=fields)
     if to_status == OrderStatus.CANCELED and previous == OrderStatus.PENDING_PAYMENT:
         _stock_return(order)
+        voucher_use_return(order_id=order.pk)
     if to_status in (OrderStatus.CANCELED, OrderStatus.PAID):
         enqueue_on_commit(PAYMENTS_CLOSE_TASK, order.pk)
     if task := EMAIL_TASKS.get(to_status):
