@@ -64,8 +64,8 @@ class CartSnapshot:
         return self.prices[variant_id] * self.quantities[variant_id]
 
 
-def _published_variants(ids) -> dict[int, tuple[int, Decimal, Decimal]]:
-    """variant id -> (quantity available, price paid now, regular price), for
+def _published_variants(ids) -> dict[int, tuple[int, VariantRow]]:
+    """variant id -> (quantity available, what the sale rule reads of it), for
     published products only."""
     ids = list(ids)
     if not ids:
@@ -75,12 +75,10 @@ def _published_variants(ids) -> dict[int, tuple[int, Decimal, Decimal]]:
     ).values_list(
         "pk", "quantity_available", "price", "product_id", "product__category_id"
     )
-    sales = running_sales() if rows else []
-    found = {}
-    for pk, stock, price, product_id, category_id in rows:
-        on_sale = sale_price_of(VariantRow(pk, product_id, category_id, price), sales)
-        found[pk] = (stock, price if on_sale is None else on_sale, price)
-    return found
+    return {
+        pk: (stock, VariantRow(pk, product_id, category_id, price))
+        for pk, stock, price, product_id, category_id in rows
+    }
 
 
 # ---------------------------------------------------------------- which cart
@@ -159,7 +157,7 @@ def cart_get(*, user, token: str | None) -> CartSnapshot | None:
 
 def _snapshot(
     key: CartKey,
-    known: dict[int, tuple[int, Decimal, Decimal]] | None = None,
+    known: dict[int, tuple[int, VariantRow]] | None = None,
     state: store.CartState | None = None,
 ) -> CartSnapshot:
     """The cart as stored, or as ``state`` (what a write just left). ``known``:
@@ -177,15 +175,22 @@ def _snapshot(
         variants |= _published_variants(v for v in quantities if v not in known)
     gone = [variant for variant in quantities if variant not in variants]
     store.lines_drop(key, gone)
+    # What the buyer pays now: the sales running at this moment (one query
+    # without sales), never a stored price that a boundary may have passed.
+    sales = running_sales() if variants else []
+    prices, regular_prices = {}, {}
+    for variant, (_, row) in variants.items():
+        on_sale = sale_price_of(row, sales)
+        prices[variant] = row.price if on_sale is None else on_sale
+        if on_sale is not None:
+            regular_prices[variant] = row.price
     return CartSnapshot(
         key=key,
         quantities={v: q for v, q in sorted(quantities.items()) if v in variants},
-        prices={v: price for v, (_, price, _) in variants.items()},
+        prices=prices,
         revision=state.revision,
         voucher_code=state.voucher_code,
-        regular_prices={
-            v: regular for v, (_, price, regular) in variants.items() if price < regular
-        },
+        regular_prices=regular_prices,
     )
 
 

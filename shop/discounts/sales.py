@@ -108,7 +108,11 @@ def running_sales(at: datetime | None = None) -> list[RunningSale]:
     """The sales running at ``at`` (now), with what each covers: one query
     without sales, three with sales on categories."""
     at = at or timezone.now()
-    sales = list(Sale.objects.filter(running(at)).values_list("id", "kind", "value"))
+    sales = list(
+        Sale.objects.filter(running(at))
+        .order_by("id")
+        .values_list("id", "kind", "value")
+    )
     if not sales:
         return []
     ids = [sale_id for sale_id, _, _ in sales]

@@ -262,27 +262,34 @@ def _attempt_start(
 
 
 def _line_items(order: Order, currency: str, amount: int) -> list[dict]:
-    """The order's lines as Checkout line items, and its tax as a line of its own
+    """The order's lines as Checkout line items at what the buyer pays for them
+    (after the voucher's discount on the line), and its tax as a line of its own
     when prices exclude it; PAYMENT_ERROR unless they and the shipping (the
     session's one shipping option, ``_session_params``) add up to ``amount``
-    exactly."""
+    exactly.
+
+    A discounted line whose amount does not divide by its quantity (3 units,
+    9.50 after the discount) becomes two items: the units at the floor share and
+    the leftover minor units one each (1 x 3.16 and 2 x 3.17: 9.50 exactly).
+    Stripe then shows and charges exactly the order's total."""
     line_items = []
     try:
         for line in order.lines.all():
             name = line.product_name
             if line.variant_name:
                 name = f"{name} ({line.variant_name})"
-            unit_amount = to_minor_units(line.unit_price, currency)
-            line_items.append(
-                {
-                    "quantity": line.quantity,
-                    "price_data": {
-                        "currency": currency,
-                        "unit_amount": unit_amount,
-                        "product_data": {"name": name, "metadata": {"sku": line.sku}},
-                    },
-                }
+            paid = to_minor_units(
+                line.unit_price * line.quantity - line.discount, currency
             )
+            share, extra = divmod(paid, line.quantity)
+            for quantity, unit_amount in (
+                (line.quantity - extra, share),
+                (extra, share + 1),
+            ):
+                if quantity:
+                    line_items.append(
+                        _line_item(name, line.sku, quantity, unit_amount, currency)
+                    )
         if not order.prices_include_tax and order.tax:
             line_items.append(
                 {
@@ -306,6 +313,19 @@ def _line_items(order: Order, currency: str, amount: int) -> list[dict]:
             f"Order {order.number}: its lines do not add up to its total.",
         )
     return line_items
+
+
+def _line_item(
+    name: str, sku: str, quantity: int, unit_amount: int, currency: str
+) -> dict:
+    return {
+        "quantity": quantity,
+        "price_data": {
+            "currency": currency,
+            "unit_amount": unit_amount,
+            "product_data": {"name": name, "metadata": {"sku": sku}},
+        },
+    }
 
 
 def _session_params(payment: Payment) -> dict:

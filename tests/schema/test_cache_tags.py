@@ -30,7 +30,7 @@ from shop.reviews.services import review_create
 from tests.admin_helpers import form_data
 from tests.factories import UserFactory, make_product
 from tests.orders_helpers import guest_cart, guest_checkout
-from tests.schema.test_response_cache import committed, post
+from tests.schema.test_response_cache import cached_entries, committed, post
 
 PAGE = """query Page($slug: String!) {
   product(slug: $slug) {
@@ -292,6 +292,7 @@ def test_every_list_tag_the_schema_records_is_one_the_triggers_write():
         for module in (
             "shop.catalog.migrations.0005_cache_invalidation",
             "shop.shipping.migrations.0002_cache_invalidation",
+            "shop.discounts.migrations.0002_cache_invalidation",
         )
     )
     for tag in cache_tags.LIST_TAGS:
@@ -521,7 +522,7 @@ def test_cacheable_gets_name_their_tags_for_a_cdn(shop, cdn):
     miss = _get(PAGE, {"slug": "mug"})
     hit = _get(PAGE, {"slug": "mug"})
     assert (miss.x_cache, hit.x_cache) == ("MISS", "HIT")
-    expected = {"all", f"product-{mug.pk}"}
+    expected = {"all", f"product-{mug.pk}", "sales"}  # the page shows prices
     for response in (miss, hit):
         assert set(response.headers["surrogate-key"].split(" ")) == expected
         assert set(response.headers["cache-tag"].split(",")) == expected
@@ -617,3 +618,68 @@ def test_an_answer_with_a_time_boundary_is_not_served_past_it(shop, monkeypatch)
     boundary["at"] = timezone.now() - timedelta(seconds=1)  # already past: not kept
     assert get(query).x_cache == "MISS"
     assert get(query).x_cache == "MISS"
+
+
+SALE_PAGE = """query Page($slug: String!) {
+  product(slug: $slug) {
+    priceRange { min { amount } }
+    variants { sku price { amount } compareAtPrice { amount } }
+  }
+}"""
+
+
+def _sale_page() -> tuple[str, dict]:
+    response = post(SALE_PAGE, {"slug": "mug"})
+    product = response.json["data"]["product"]
+    [variant] = product["variants"]
+    price = (
+        variant["price"]["amount"],
+        (variant["compareAtPrice"] or {}).get("amount"),
+        product["priceRange"]["min"]["amount"],
+    )
+    return response.x_cache, price
+
+
+@pytest.mark.parametrize("edge", ["start", "end"])
+def test_a_sale_starting_or_ending_changes_cached_prices_at_its_boundary(shop, edge):
+    """The mug's page is cached before a sale starts (or ends) two seconds later:
+    it is kept no longer than the boundary; past it, an answer is not cached until
+    the boundary is applied (what the task scheduled for that moment does), and
+    then shows the new prices and is cached again."""
+    from shop.discounts.models import Sale
+    from workers.tasks.discounts import sales_apply_at
+
+    boundary = timezone.now() + timedelta(seconds=2)
+    with committed():
+        sale = Sale.objects.create(name="Mugs", value=20, **{f"{edge}s_at": boundary})
+        sale.products.add(shop["mug"])
+        sales_apply_at.apply(args=[""])
+    regular, on_sale = ("8.00", None, "8.00"), ("6.40", "8.00", "6.40")
+    before, past = (regular, on_sale) if edge == "start" else (on_sale, regular)
+    assert _sale_page() == ("MISS", before)
+    assert _sale_page() == ("HIT", before)
+    [key] = cached_entries()
+    assert 0 < get_redis_connection("default").pttl(key) <= 2000
+
+    time.sleep(max(0.0, (boundary - timezone.now()).total_seconds()) + 0.05)
+    # Past the boundary, not applied yet: the old entry is gone and nothing is
+    # kept until the prices are right.
+    assert _sale_page()[0] == "MISS"
+    assert _sale_page()[0] == "MISS"
+    with committed():
+        assert sales_apply_at.apply(args=[boundary.isoformat()]).get() == 1
+    assert _sale_page() == ("MISS", past)
+    assert _sale_page() == ("HIT", past)
+
+
+def test_editing_a_sale_drops_the_answers_that_show_prices(shop):
+    from shop.discounts.models import Sale
+
+    assert _sale_page()[0] == "MISS"
+    assert post(LISTING, {"category": "kitchen"}).x_cache == "MISS"
+    with committed():
+        Sale.objects.create(
+            name="Later", value=10, starts_at=timezone.now() + timedelta(days=1)
+        )
+    assert _sale_page()[0] == "MISS"  # it shows prices: its boundaries may have moved
+    assert post(LISTING, {"category": "kitchen"}).x_cache == "HIT"  # no prices shown

@@ -12,6 +12,7 @@ from shop.catalog.demo import (
     synthetic_catalog_load,
 )
 from shop.catalog.models import Product
+from shop.discounts.demo import demo_promotions_load
 from shop.reviews.demo import demo_reviews_load
 from shop.shipping.demo import demo_shipping_load
 
@@ -75,6 +76,13 @@ class Command(BaseCommand):
                 "Demo shipping and taxes: "
                 + ", ".join(
                     f"{count} {name} created" for name, count in shipping.items()
+                )
+            )
+            promotions = demo_promotions_load()
+            self.stdout.write(
+                "Demo promotions: "
+                + ", ".join(
+                    f"{count} {name} created" for name, count in promotions.items()
                 )
             )
         if not no_admin:
