@@ -182,4 +182,5 @@ def test_the_method_list_takes_one_query_however_long(shop, gql):
     token = guest_cart((shop["lamp"], 1))
     with CaptureQueriesContext(connection) as queries:
         gql.ok(METHODS, {"country": "GB", "cartToken": token})
-    assert len(queries) == 3  # the cart's published variants, their details, methods
+    # the cart's published variants, the sales running now, their details, methods
+    assert len(queries) == 4
