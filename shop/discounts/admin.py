@@ -13,10 +13,9 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from shop.core.tasks import enqueue_on_commit
 from shop.discounts.models import Sale, Voucher, VoucherUse
+from shop.discounts.sales import sales_apply
 
-SALES_APPLY_TASK = "workers.tasks.discounts.sales_apply"
 # Letters and digits that cannot be mistaken for one another (no 0/O, 1/I/L).
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 GENERATE_MAX = 10_000
@@ -24,8 +23,9 @@ GENERATE_MAX = 10_000
 
 @admin.register(Sale)
 class SaleAdmin(admin.ModelAdmin):
-    """A sale's prices reach the catalog when it is saved or deleted, and at its
-    start and end (a task scheduled for those moments)."""
+    """A sale's prices reach the catalog as soon as it is saved or deleted (after
+    the commit, in the request: staff see the result at once), and at its start
+    and end (a task scheduled for those moments)."""
 
     list_display = (
         "name",
@@ -56,15 +56,21 @@ class SaleAdmin(admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change) -> None:
         super().save_related(request, form, formsets, change)
-        enqueue_on_commit(SALES_APPLY_TASK)
+        _apply_on_commit()
 
     def delete_model(self, request, obj) -> None:
         super().delete_model(request, obj)
-        enqueue_on_commit(SALES_APPLY_TASK)
+        _apply_on_commit()
 
     def delete_queryset(self, request, queryset) -> None:
         super().delete_queryset(request, queryset)
-        enqueue_on_commit(SALES_APPLY_TASK)
+        _apply_on_commit()
+
+
+def _apply_on_commit() -> None:
+    # robust: the sale is saved whatever happens here; if applying fails (it is
+    # logged), the periodic check applies it within SALES_CHECK_SECONDS.
+    transaction.on_commit(sales_apply, robust=True)
 
 
 class VoucherUseInline(admin.TabularInline):

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from shop.discounts.sales import boundaries_within, sales_apply, sales_apply_if_due
+from shop.discounts.sales import boundaries_within, sales_apply_if_due
 
 
 @shared_task(name="workers.tasks.discounts.sales_check")
@@ -24,9 +24,3 @@ def sales_apply_at(boundary: str) -> int | None:
     is still due (a second run, or one after the periodic check, does nothing)."""
     del boundary  # for the logs: which boundary this run was scheduled for
     return sales_apply_if_due()
-
-
-@shared_task(name="workers.tasks.discounts.sales_apply")
-def sales_apply_now() -> int:
-    """After staff changed or deleted a sale: apply the sales now."""
-    return sales_apply()

@@ -464,3 +464,29 @@ def test_over_random_carts_and_vouchers_the_order_charges_the_estimate(shop, set
         )
         parts = order.subtotal - order.discount + order.shipping_price
         assert order.total == (parts if order.prices_include_tax else parts + order.tax)
+
+
+# ---------------------------------------------------------------- Stripe
+
+
+@pytest.mark.parametrize("included", [True, False])
+def test_stripe_charges_the_discounted_lines_to_the_cent(
+    shop, stripe_fake, settings, included
+):
+    """3 books at 10.00 less a 0.50 share of the voucher: 29.50 does not divide
+    by 3, so Stripe gets 2 x 9.83 and 1 x 9.84; amount_total is the order's."""
+    from shop.payments.money import to_minor_units
+    from tests.payments_helpers import open_session
+
+    settings.PRICES_INCLUDE_TAX = included
+    voucher(kind=VoucherKind.FIXED, value=D("0.50"))
+    order = buy(shop, guest_cart((shop["book"], 3)), voucher_code="SAVE")
+    session = stripe_fake.sessions[open_session(order).stripe_checkout_session_id]
+    assert session["amount_total"] == to_minor_units(order.total, "USD")
+    books = [
+        (int(item["quantity"]), int(item["price_data"]["unit_amount"]))
+        for item in session["_line_items"]
+        if item["price_data"]["product_data"]["name"].startswith("Book")
+    ]
+    assert books == [(2, 983), (1, 984)]
+    assert order.discount == D("0.50")
