@@ -69,10 +69,19 @@ class OrderLineType:
     @strawberry_django.field(
         only=["unit_price", "order__currency"],
         select_related=["order"],
-        description="The price paid for one.",
+        description="The price paid for one (a running sale's, if any).",
     )
     def unit_price(self, root: OrderLine) -> Money:
         return Money(amount=root.unit_price, currency=root.order.currency)
+
+    @strawberry_django.field(
+        only=["discount", "order__currency"],
+        select_related=["order"],
+        description="The line's share of the voucher's discount (0 without one): "
+        "the lines' shares add up to Order.discount.",
+    )
+    def discount(self, root: OrderLine) -> Money:
+        return Money(amount=root.discount, currency=root.order.currency)
 
     @strawberry_django.field(
         only=["unit_price", "quantity", "order__currency"],

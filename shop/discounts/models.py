@@ -262,7 +262,9 @@ class VoucherUse(models.Model):
         blank=True,
         related_name="+",
     )
-    email = models.EmailField(max_length=254, help_text="Lower-cased.")
+    email = models.EmailField(
+        max_length=254, help_text='Lower-cased, without a "+tag".'
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

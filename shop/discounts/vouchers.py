@@ -7,8 +7,8 @@ discount over the lines, and counting its uses.
   all three, so a wrong guess learns nothing;
 - VOUCHER_EXPIRED: its window has ended;
 - VOUCHER_USED_UP: its total usage limit is reached, or this customer's (the
-  signed-in user's uses, or the email's for a guest, compared without regard to
-  case). One message for both, naming nobody;
+  signed-in user's uses, or the email's, compared without regard to case or a
+  "+tag"). One message for both, naming nobody;
 - VOUCHER_NOT_APPLICABLE: the cart's subtotal (at the prices paid) or its
   quantity is under the voucher's minimum, or nothing in the cart qualifies (not
   among its products or categories; on sale when it excludes sale items).
@@ -65,6 +65,13 @@ class VoucherLine:
     on_sale: bool
 
 
+def mailbox(email: str) -> str:
+    """An email as the per-customer limit compares it: case and a "+tag" do not
+    make another customer (Ada+2@Example.com is ada@example.com)."""
+    local, _, domain = email.strip().lower().rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}" if local else ""
+
+
 @dataclass(frozen=True)
 class Customer:
     """Who would use the voucher: a user, an email (a guest's, or the user's), or
@@ -76,6 +83,10 @@ class Customer:
     @property
     def known(self) -> bool:
         return self.user_id is not None or bool(self.email)
+
+    @property
+    def mailbox(self) -> str:
+        return mailbox(self.email) if self.email else ""
 
 
 @dataclass(frozen=True)
@@ -107,8 +118,8 @@ def uses_by(voucher: Voucher, customer: Customer) -> int:
     same = Q()
     if customer.user_id is not None:
         same |= Q(user_id=customer.user_id)
-    if customer.email:
-        same |= Q(email=customer.email.strip().lower())
+    if customer.mailbox:
+        same |= Q(email=customer.mailbox)
     return VoucherUse.objects.filter(same, voucher=voucher).count() if same else 0
 
 
@@ -204,7 +215,7 @@ def voucher_use_take(
         voucher=voucher,
         order_id=order_id,
         user_id=customer.user_id,
-        email=customer.email.strip().lower(),
+        email=customer.mailbox,
     )
     Voucher.objects.filter(pk=voucher.pk).update(used=F("used") + 1)
     return use

@@ -186,7 +186,12 @@ class Migration(migrations.Migration):
                         verbose_name="ID",
                     ),
                 ),
-                ("email", models.EmailField(help_text="Lower-cased.", max_length=254)),
+                (
+                    "email",
+                    models.EmailField(
+                        help_text='Lower-cased, without a "+tag".', max_length=254
+                    ),
+                ),
                 ("created_at", models.DateTimeField(auto_now_add=True)),
                 (
                     "order",

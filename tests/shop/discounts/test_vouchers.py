@@ -490,3 +490,16 @@ def test_stripe_charges_the_discounted_lines_to_the_cent(
     ]
     assert books == [(2, 983), (1, 984)]
     assert order.discount == D("0.50")
+
+
+def test_a_plus_tag_does_not_make_another_customer(shop):
+    voucher(per_customer_limit=1)
+    buy(shop, guest_cart((shop["book"], 1)), voucher_code="SAVE", email="ada@x.io")
+    with pytest.raises(OrderError) as caught:
+        buy(
+            shop,
+            guest_cart((shop["book"], 1)),
+            voucher_code="SAVE",
+            email="Ada+second@X.io",
+        )
+    assert caught.value.code == "VOUCHER_USED_UP"
