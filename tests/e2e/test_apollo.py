@@ -24,6 +24,7 @@ from strawberry.relay import GlobalID
 
 from shop.accounts.models import User
 from shop.catalog.models import ProductVariant
+from shop.discounts.models import Voucher, VoucherKind
 from shop.orders.models import Order
 from shop.orders.services import order_transition
 from shop.shipping.models import ShippingMethod, ShippingZone
@@ -87,6 +88,9 @@ def test_the_readme_apollo_client_runs_a_storefront_journey(node, server, tmp_pa
     standard = ShippingMethod.objects.create(zone=uk, name="Standard", price="4.99")
     ShippingMethod.objects.create(zone=uk, name="Express", price="9.99")
     TaxRate.objects.create(country="GB", tax_class=tax_class("standard"), rate=20)
+    Voucher.objects.create(
+        code="WELCOME10", kind=VoucherKind.PERCENTAGE, value=10, per_customer_limit=1
+    )
 
     def mark_paid_once_subscribed(steps: dict[str, dict]) -> None:
         if list(steps)[-1] == "subscribed":
@@ -116,6 +120,7 @@ def test_the_readme_apollo_client_runs_a_storefront_journey(node, server, tmp_pa
         "guestCart",
         "signedIn",
         "cart",
+        "voucher",
         "shipping",
         "checkout",
         "subscribed",
@@ -142,15 +147,19 @@ def test_the_readme_apollo_client_runs_a_storefront_journey(node, server, tmp_pa
         "totalQuantity": 3,
         "subtotal": "19.00",
     }
+    # the code typed in lower case is kept upper-case with the user's cart
+    assert steps["voucher"] == {"voucherCode": "WELCOME10"}
     # the methods to GB, cheapest first, and the estimate with the first: 19.00
-    # holds 3.17 of tax at 20%, 4.99 of shipping 0.83
+    # less 10% (1.90) holds 2.85 of tax at 20%, 4.99 of shipping 0.83
     assert steps["shipping"] == {
         "methods": [["Standard", "4.99"], ["Express", "9.99"]],
         "methodId": str(GlobalID("ShippingMethod", str(standard.pk))),
+        "voucherCode": "WELCOME10",
         "subtotal": "19.00",
+        "discount": "1.90",
         "shipping": "4.99",
-        "tax": "4.00",
-        "total": "23.99",
+        "tax": "3.68",
+        "total": "22.09",
     }
     order = Order.objects.get()
     order_id = GlobalID("Order", str(order.pk))
@@ -158,9 +167,11 @@ def test_the_readme_apollo_client_runs_a_storefront_journey(node, server, tmp_pa
         "orderId": str(order_id),
         "number": order.number,
         "status": "PENDING_PAYMENT",
-        "total": "23.99",  # what the estimate showed
+        "voucherCode": "WELCOME10",
+        "discount": "1.90",
+        "total": "22.09",  # what the estimate showed
     }
-    assert (order.shipping_method_name, order.tax) == ("Standard", Decimal("4.00"))
+    assert (order.shipping_method_name, order.tax) == ("Standard", Decimal("3.68"))
     # DateTime arrives as an ISO 8601 string, as Decimal does (amounts above)
     for step in ("subscribed", "paid"):
         assert datetime.fromisoformat(steps[step].pop("at")).tzinfo is not None

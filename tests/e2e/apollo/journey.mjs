@@ -76,10 +76,19 @@ const ESTIMATE = gql`
   query Estimate($country: String!, $method: ID) {
     cart {
       token
+      voucherCode
       estimate(country: $country, shippingMethodId: $method) {
-        subtotal { amount } shipping { amount } tax { amount }
+        subtotal { amount } discount { amount } shipping { amount } tax { amount }
         total { amount currency }
       }
+    }
+  }
+`;
+const VOUCHER = gql`
+  mutation Voucher($code: String!) {
+    cartVoucherApply(code: $code) {
+      cart { voucherCode }
+      errors { field code message }
     }
   }
 `;
@@ -89,7 +98,7 @@ const ME = gql`
 const CHECKOUT = gql`
   mutation Checkout($input: CheckoutInput!) {
     checkout(input: $input) {
-      order { id number status total { amount currency } }
+      order { id number status discount { amount } voucherCode total { amount currency } }
       errors { field code message }
     }
   }
@@ -204,6 +213,13 @@ async function mergeAndFill(product) {
   });
 }
 
+async function applyVoucher(code) {
+  // A code typed in any case; the cart keeps it, and checkout uses it.
+  const { data } = await client.mutate({ mutation: VOUCHER, variables: { code } });
+  const { cart } = expectNoErrors(data.cartVoucherApply, "cartVoucherApply");
+  print("voucher", { voucherCode: cart.voucherCode });
+}
+
 async function chooseShipping() {
   // Signed in: the user's cart, so no cart token is needed.
   const methods = await client.query({
@@ -221,7 +237,9 @@ async function chooseShipping() {
   print("shipping", {
     methods: methods.data.shippingMethods.map((m) => [m.name, m.price.amount]),
     methodId: method.id,
+    voucherCode: estimate.data.cart.voucherCode,
     subtotal: totals.subtotal.amount,
+    discount: totals.discount.amount,
     shipping: totals.shipping.amount,
     tax: totals.tax.amount,
     total: totals.total.amount,
@@ -251,6 +269,8 @@ async function checkout(email, shippingMethodId) {
     orderId: order.id,
     number: order.number,
     status: order.status,
+    voucherCode: order.voucherCode,
+    discount: order.discount.amount,
     total: order.total.amount,
   });
   return order;
@@ -302,6 +322,7 @@ try {
   const email = `apollo-${Date.now()}-${process.pid}@example.com`;
   await signIn(email, "a long passphrase for apollo");
   await mergeAndFill(products[1]);
+  await applyVoucher("welcome10");
   const order = await checkout(email, await chooseShipping());
   await followUntilPaid(order);
   await socket.dispose();

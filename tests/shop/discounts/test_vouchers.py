@@ -503,3 +503,16 @@ def test_a_plus_tag_does_not_make_another_customer(shop):
             email="Ada+second@X.io",
         )
     assert caught.value.code == "VOUCHER_USED_UP"
+
+
+def test_the_confirmation_email_names_the_voucher_and_its_discount(shop):
+    from django.core import mail
+
+    from shop.orders.notifications import order_email_send
+
+    voucher(value=D("10"))
+    order = buy(shop, guest_cart((shop["lamp"], 1)), voucher_code="SAVE")
+    order_email_send(order_id=order.pk, kind="confirmation")
+    [message] = mail.outbox
+    assert "Discount (SAVE): -3.00 USD" in message.body
+    assert "Discount (SAVE)" in message.alternatives[0][0]
