@@ -36,7 +36,22 @@ def product_price_ranges_refresh(*, product_ids: Iterable[int]) -> int:
     ids = sorted(set(product_ids))
     if not ids:
         return 0
-    return Product.objects.filter(pk__in=ids).update(**_price_ranges())
+    if connection.vendor != "postgresql":
+        return Product.objects.filter(pk__in=ids).update(**_price_ranges())
+    # One pass over the variants grouped by product, writing only the ranges that
+    # moved (a sale over 40,000 products: one statement, not 40,000 subqueries).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE catalog_product AS p SET price_min = r.low, price_max = r.high "
+            "FROM (SELECT i.id, min(v.current_price) AS low, "
+            "max(v.current_price) AS high FROM unnest(%s::bigint[]) AS i(id) "
+            "LEFT JOIN catalog_productvariant v ON v.product_id = i.id "
+            "GROUP BY i.id) AS r "
+            "WHERE p.id = r.id AND (p.price_min, p.price_max) "
+            "IS DISTINCT FROM (r.low, r.high)",
+            [ids],
+        )
+        return cursor.rowcount
 
 
 def product_denormalised_refresh(*, product_ids: Iterable[int]) -> int:

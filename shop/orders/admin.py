@@ -92,7 +92,7 @@ class OrderAdmin(admin.ModelAdmin):
         "created_at",
     )
     list_filter = ("status", "created_at")
-    search_fields = ("number", "email", "shipping_name")
+    search_fields = ("number", "email", "shipping_name", "voucher_code")
     date_hierarchy = "created_at"
     list_select_related = ("user",)
     readonly_fields = (
@@ -104,6 +104,7 @@ class OrderAdmin(admin.ModelAdmin):
         "currency",
         "subtotal",
         "discount",
+        "voucher_code",
         "shipping_method_name",
         "shipping_price",
         "tax",
@@ -126,7 +127,7 @@ class OrderAdmin(admin.ModelAdmin):
                 "fields": (
                     "currency",
                     "subtotal",
-                    "discount",
+                    ("discount", "voucher_code"),
                     ("shipping_method_name", "shipping_price"),
                     ("tax", "prices_include_tax"),
                     "total",
