@@ -50,6 +50,16 @@ def _value_field(help_text: str) -> models.DecimalField:
     )
 
 
+def _window_constraint(name: str) -> models.CheckConstraint:
+    """The end, when both are set, comes after the start."""
+    return models.CheckConstraint(
+        condition=Q(starts_at__isnull=True)
+        | Q(ends_at__isnull=True)
+        | Q(ends_at__gt=models.F("starts_at")),
+        name=name,
+    )
+
+
 def _window_clean(instance) -> None:
     if (
         instance.starts_at
@@ -98,12 +108,7 @@ class Sale(models.Model):
                 | Q(kind=DiscountKind.PERCENTAGE, value__gt=0, value__lte=100),
                 name="discounts_sale_value",
             ),
-            models.CheckConstraint(
-                condition=Q(starts_at__isnull=True)
-                | Q(ends_at__isnull=True)
-                | Q(ends_at__gt=models.F("starts_at")),
-                name="discounts_sale_window",
-            ),
+            _window_constraint("discounts_sale_window"),
         ]
 
     def __str__(self) -> str:
@@ -196,12 +201,7 @@ class Voucher(models.Model):
                 | Q(kind=VoucherKind.PERCENTAGE, value__gt=0, value__lte=100),
                 name="discounts_voucher_value",
             ),
-            models.CheckConstraint(
-                condition=Q(starts_at__isnull=True)
-                | Q(ends_at__isnull=True)
-                | Q(ends_at__gt=models.F("starts_at")),
-                name="discounts_voucher_window",
-            ),
+            _window_constraint("discounts_voucher_window"),
         ]
 
     def __str__(self) -> str:

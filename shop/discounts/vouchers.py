@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from shop.discounts.errors import DiscountError, ErrorCode
 from shop.discounts.models import (
+    CODE_MAX_LENGTH,
     Voucher,
     VoucherKind,
     VoucherUse,
@@ -104,10 +105,14 @@ def voucher_find(code: str | None, *, field: str, lock: bool = False) -> Voucher
     """The voucher with ``code`` (any case); VOUCHER_INVALID when there is none.
     ``lock``: under its row lock, for checkout (inside its transaction)."""
     code = normalised_code(code)
-    vouchers = Voucher.objects.filter(code=code)
-    if lock:
-        vouchers = vouchers.select_for_update()
-    voucher = vouchers.first() if code else None
+    voucher = None
+    # A code no voucher can have (too long, a NUL or another control character,
+    # which PostgreSQL would refuse) is not looked up.
+    if code and len(code) <= CODE_MAX_LENGTH and code.isprintable():
+        vouchers = Voucher.objects.filter(code=code)
+        if lock:
+            vouchers = vouchers.select_for_update()
+        voucher = vouchers.first()
     if voucher is None:
         raise DiscountError(ErrorCode.VOUCHER_INVALID, NOT_VALID, field=field)
     return voucher

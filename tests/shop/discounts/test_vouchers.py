@@ -516,3 +516,13 @@ def test_the_confirmation_email_names_the_voucher_and_its_discount(shop):
     [message] = mail.outbox
     assert "Discount (SAVE): -3.00 USD" in message.body
     assert "Discount (SAVE)" in message.alternatives[0][0]
+
+
+@pytest.mark.parametrize("code", ["\x00", "SAVE\x00", "A" * 5000, "\ud800", "\t"])
+def test_a_code_no_voucher_can_have_is_refused_as_invalid(shop, code):
+    voucher()
+    token = guest_cart((shop["book"], 1))
+    assert refused(token, code) == "VOUCHER_INVALID"
+    with pytest.raises(OrderError) as caught:
+        buy(shop, token, voucher_code=code)
+    assert caught.value.code == "VOUCHER_INVALID"
