@@ -7,6 +7,7 @@ computed from the sales themselves, so it changes at the sale's boundary to the
 second).
 """
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -17,7 +18,11 @@ from shop.cart import store
 from shop.cart.errors import CartError, CartUnavailable, ErrorCode
 from shop.cart.store import CartKey
 from shop.catalog.models import ProductVariant
-from shop.core.throttle import attempt_take, attempts_give_back
+from shop.core.throttle import (
+    ThrottleUnavailable,
+    attempt_take,
+    attempts_give_back,
+)
 from shop.discounts.errors import DiscountError
 from shop.discounts.sales import VariantRow, running_sales, sale_price_of
 from shop.discounts.vouchers import Customer, voucher_find, voucher_judge
@@ -389,9 +394,9 @@ def _check_found(outcome: str) -> None:
 
 
 def _voucher_counters(key: CartKey, client_ip: str | None) -> list[tuple[str, int]]:
-    counters = [
-        (f"throttle:voucher:cart:{key.redis_key}", settings.VOUCHER_FAILURES_PER_CART)
-    ]
+    # The cart by a digest of its key: a guest's token is a secret.
+    cart = hashlib.sha256(key.redis_key.encode()).hexdigest()
+    counters = [(f"throttle:voucher:cart:{cart}", settings.VOUCHER_FAILURES_PER_CART)]
     if client_ip:
         counters.append(
             (f"throttle:voucher:ip:{client_ip}", settings.VOUCHER_FAILURES_PER_IP)
@@ -416,13 +421,16 @@ def cart_voucher_apply(
 
     key = _existing_key(user=user, token=token)
     counters = _voucher_counters(key, client_ip)
-    attempt_take(
-        counters,
-        settings.VOUCHER_FAILURE_WINDOW_SECONDS,
-        "wrong codes",
-        field="code",
-        error=CartError,
-    )
+    try:
+        attempt_take(
+            counters,
+            settings.VOUCHER_FAILURE_WINDOW_SECONDS,
+            "wrong codes",
+            field="code",
+            error=CartError,
+        )
+    except ThrottleUnavailable as error:  # Redis, where carts live, is down
+        raise CartUnavailable(str(error)) from error
     cart = _snapshot(key)
     try:
         voucher = voucher_find(code, field="code")

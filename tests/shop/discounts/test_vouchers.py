@@ -526,3 +526,26 @@ def test_a_code_no_voucher_can_have_is_refused_as_invalid(shop, code):
     with pytest.raises(OrderError) as caught:
         buy(shop, token, voucher_code=code)
     assert caught.value.code == "VOUCHER_INVALID"
+
+
+def test_with_the_counters_down_and_fail_closed_the_cart_says_unavailable(
+    shop, settings, monkeypatch
+):
+    from redis.exceptions import ConnectionError as RedisDown
+
+    from shop.cart.errors import CartUnavailable
+    from shop.core import throttle
+
+    settings.THROTTLE_FAIL_OPEN = False
+    voucher()
+    token = guest_cart((shop["book"], 1))
+
+    def down(*args, **kwargs):
+        raise RedisDown("down")
+
+    monkeypatch.setattr(throttle, "get_redis_connection", lambda alias: type(
+        "Down", (), {"eval": staticmethod(down)}
+    )())  # fmt: skip
+    with pytest.raises(CartUnavailable):
+        apply(token, "SAVE")
+    assert cart_get(user=GUEST, token=token).voucher_code == ""
