@@ -18,6 +18,7 @@ from schema.catalog.queries import CatalogQuery
 from schema.extensions import DocumentLimits, DocumentParseCache, ErrorCodes, QueryCost
 from schema.fast_fields import fast_leaves
 from schema.logging import IntrospectionSetting, RequestIdInErrors, ShopSchema
+from schema.media.mutations import MediaMutation
 from schema.naming import ShopNameConverter
 from schema.orders.mutations import OrderMutation
 from schema.orders.queries import OrderQuery
@@ -35,7 +36,12 @@ class Query(CatalogQuery, CartQuery, ShippingQuery, AccountQuery, OrderQuery):
 
 @strawberry.type(description="Everything a storefront can change.")
 class Mutation(
-    AccountMutation, CartMutation, OrderMutation, PaymentMutation, ReviewMutation
+    AccountMutation,
+    CartMutation,
+    OrderMutation,
+    PaymentMutation,
+    ReviewMutation,
+    MediaMutation,
 ):
     pass
 

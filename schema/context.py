@@ -13,6 +13,12 @@ def _request(info: Info):
     return getattr(context, "request", None)
 
 
+def request_of(info: Info):
+    """The Django request being answered (None over WebSocket)."""
+    request = _request(info)
+    return request if hasattr(request, "build_absolute_uri") else None
+
+
 def current_auth(info: Info) -> Authentication:
     """The request's Bearer authentication (never the admin's session cookie).
 

@@ -88,8 +88,10 @@ class ShopGraphQLView(GraphQLView):
     def dispatch(self, request, *args, **kwargs):
         """strawberry's dispatch, with a refusal's reason sent as UTF-8 whatever
         it quotes: "Unknown operation named ..." repeats the client's name, which
-        may hold a lone surrogate ("\\ud800" in JSON), a 500 otherwise."""
+        may hold a lone surrogate ("\\ud800" in JSON), a 500 otherwise. A
+        multipart request (file uploads) is judged before its body is read."""
         try:
+            multipart_checked(request)
             return self.run(request=request)
         except HTTPException as error:
             return HttpResponse(
@@ -179,6 +181,40 @@ class ShopGraphQLView(GraphQLView):
             # a string, a number or null there was a 500.
             raise HTTPException(400, "The body must be a JSON object.")
         return decoded
+
+
+# Headers a browser cannot send cross-site without a CORS preflight, which
+# apollo-upload-client sends: a plain HTML form can post multipart/form-data to
+# any site (CSRF), but not with these.
+PREFLIGHT_HEADERS = ("apollo-require-preflight", "x-apollo-operation-name")
+# What a multipart request may add to its files: the operations, the map and the
+# part headers.
+MULTIPART_OVERHEAD = 1024 * 1024
+
+
+def multipart_checked(request) -> None:
+    """A multipart POST (a GraphQL multipart request: file uploads) must carry a
+    preflight header (400 otherwise) and a Content-Length within MEDIA_MAX_BYTES
+    and its overhead (411 without one, 413 above), checked before any of the body
+    is read; Django's parser then refuses more than DATA_UPLOAD_MAX_NUMBER_FILES
+    files (400)."""
+    content_type = request.META.get("CONTENT_TYPE", "")
+    if request.method != "POST" or not content_type.startswith("multipart/"):
+        return
+    if not any(request.headers.get(name) for name in PREFLIGHT_HEADERS):
+        raise HTTPException(
+            400,
+            "A multipart request must carry an Apollo-Require-Preflight header "
+            "(apollo-upload-client sends it).",
+        )
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or "")
+    except ValueError:
+        raise HTTPException(
+            411, "A multipart request needs a Content-Length."
+        ) from None
+    if length > settings.MEDIA_MAX_BYTES + MULTIPART_OVERHEAD:
+        raise HTTPException(413, "The upload is larger than an image may be.")
 
 
 def _decide_replica_reads(request_data) -> None:

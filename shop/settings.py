@@ -171,11 +171,54 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = env.str("DJANGO_STATIC_ROOT", default=str(VAR_DIR / "static"))
 Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)
+# Product images (shop.catalog.media): the file system under var/media/ by
+# default, served by the shop itself at MEDIA_URL; any S3-compatible store when
+# MEDIA_S3_BUCKET is set (django-storages), its files public at MEDIA_PUBLIC_URL
+# (the bucket's or a CDN's base URL).
+MEDIA_ROOT = env.str("MEDIA_ROOT", default=str(VAR_DIR / "media"))
+MEDIA_URL = "/media/"
+MEDIA_S3_BUCKET = env.str("MEDIA_S3_BUCKET", default="")
+MEDIA_PUBLIC_URL = env.str("MEDIA_PUBLIC_URL", default="")
+_media_storage = {
+    "BACKEND": "django.core.files.storage.FileSystemStorage",
+    "OPTIONS": {"location": MEDIA_ROOT, "base_url": MEDIA_URL},
+}
+if MEDIA_S3_BUCKET:
+    from urllib.parse import urlsplit as _urlsplit
+
+    _public = _urlsplit(MEDIA_PUBLIC_URL) if MEDIA_PUBLIC_URL else None
+    _media_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": MEDIA_S3_BUCKET,
+            "endpoint_url": env.str("MEDIA_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("MEDIA_S3_REGION", default="") or None,
+            "access_key": env.str("MEDIA_S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("MEDIA_S3_SECRET_ACCESS_KEY", default="") or None,
+            # Public, immutable objects: no signed URLs, cached forever.
+            "querystring_auth": False,
+            "default_acl": env.str("MEDIA_S3_ACL", default="") or None,
+            "file_overwrite": True,
+            "object_parameters": {
+                "CacheControl": "public, max-age=31536000, immutable"
+            },
+            "custom_domain": (
+                (_public.netloc + _public.path.rstrip("/")) if _public else None
+            ),
+            "url_protocol": f"{_public.scheme}:" if _public else "https:",
+        },
+    }
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _media_storage,
     # No manifest: a process started without collectstatic still renders the admin.
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+# Uploads: the byte cap of one image, its pixel cap (a hard error: decompression
+# bombs), and how many files one multipart request may carry (Django refuses more
+# before reading them).
+MEDIA_MAX_BYTES = env.int("MEDIA_MAX_BYTES", default=20 * 1024 * 1024)
+MEDIA_MAX_PIXELS = env.int("MEDIA_MAX_PIXELS", default=40_000_000)
+DATA_UPLOAD_MAX_NUMBER_FILES = env.int("MEDIA_MAX_FILES", default=10)
 # WhiteNoise serves from the app folders too, so collectstatic is optional.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG

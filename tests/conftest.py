@@ -222,3 +222,16 @@ def log_output(caplog) -> Iterator[LogOutput]:
     caplog.set_level(logging.INFO)
     with captured_log_output() as output:
         yield output
+
+
+@pytest.fixture
+def media_storage(tmp_path, settings):
+    """Product images stored under a temporary folder, served at /media/."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "media"), "base_url": "/media/"},
+        },
+    }
+    return tmp_path / "media"

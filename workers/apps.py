@@ -11,5 +11,6 @@ class WorkersConfig(AppConfig):
     def ready(self) -> None:
         import workers.tasks.cdn  # noqa: F401  (registers the tasks)
         import workers.tasks.discounts  # noqa: F401
+        import workers.tasks.media  # noqa: F401
         import workers.tasks.orders  # noqa: F401
         import workers.tasks.payments  # noqa: F401

@@ -17,6 +17,7 @@ from schema.common import Money, PriceRange
 from schema.connections import ConnectionField
 from schema.context import current_user
 from schema.errors import graphql_error
+from schema.media.types import ImageFormat, ImageType, checked_size
 from schema.optimizing import keeping_columns
 from schema.reviews.types import ReviewType, VisibleReviewsField
 from shop.catalog import cache_tags as tags_
@@ -365,6 +366,25 @@ class ProductType(relay.Node):
         field_cls=VisibleReviewsField,
         description="Its reviews, newest first; filter by rating.",
     )
+    media: list[ImageType] = strawberry_django.field(
+        description="Its images, in the merchant's order."
+    )
+
+    @strawberry_django.field(
+        prefetch_related=["media"],
+        description="The first image (for listings), its url at this size and "
+        "format unless url says otherwise; null when it has none.",
+    )
+    def thumbnail(
+        self,
+        root: Product,
+        size: int | None = None,
+        format: ImageFormat | None = None,
+    ) -> ImageType | None:
+        first = next(iter(root.media.all()), None)
+        if first is not None:
+            first.url_defaults = (checked_size(size), format)
+        return first
 
     @classmethod
     def get_queryset(cls, queryset: QuerySet, info: Info, **kwargs) -> QuerySet:
@@ -404,6 +424,10 @@ class ProductVariantType(relay.Node):
     attributes: list[SelectedAttributeType] = strawberry_django.field(
         field_name="assigned_attributes",
         description="What tells variants apart: Color=Red, Storage=256 GB.",
+    )
+    media: list[ImageType] = strawberry_django.field(
+        description="This variant's own images (the red one); empty: show the "
+        "product's."
     )
 
     @classmethod

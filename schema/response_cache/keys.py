@@ -313,7 +313,12 @@ def _prefix() -> str:
 
 
 def entry_key(
-    request: CacheRequest, *, variables: str, origin: str | None, secure: bool
+    request: CacheRequest,
+    *,
+    variables: str,
+    origin: str | None,
+    secure: bool,
+    host: str | None = None,
 ) -> str:
     """The Redis key of the answer to ``request`` with its ``declared_variables``
     (whatever its tags' versions: they are kept inside the entry)."""
@@ -324,6 +329,7 @@ def entry_key(
             variables,
             origin,
             secure,
+            host,  # media URLs are absolute: on the host the request named
         ]
     )
     digest = hashlib.sha256(identity.encode(errors="surrogatepass")).hexdigest()
@@ -374,13 +380,13 @@ def _request_of(is_get: bool, raw: bytes) -> tuple[CacheRequest | None, bool]:
 
 
 async def _keyed(
-    request: CacheRequest, origin: str | None, secure: bool
+    request: CacheRequest, origin: str | None, secure: bool, host: str | None = None
 ) -> tuple[str, Classified] | None:
     """The entry key of a cacheable request and its operation; None when the
     request is not cacheable (or its hash names no document this process can
     find). A hash-only request's document is looked up once per process: after
     that, the classification and the key are remembered."""
-    memo_key = (request, origin, secure)
+    memo_key = (request, origin, secure, host)
     found = _keys.get(memo_key)
     if found is not None:
         return found
@@ -398,7 +404,9 @@ async def _keyed(
     if variables is None:
         return None
     found = (
-        entry_key(request, variables=variables, origin=origin, secure=secure),
+        entry_key(
+            request, variables=variables, origin=origin, secure=secure, host=host
+        ),
         kind,
     )
     _remember(_keys, memo_key, found)

@@ -299,7 +299,9 @@ class ResponseCache:
         not_cached = _NOT_CACHED if is_get else _UNTOUCHED
         if request is None:
             return not_cached
-        keyed = await _keyed(request, headers.get("origin"), secure)
+        keyed = await _keyed(
+            request, headers.get("origin"), secure, headers.get("host")
+        )
         if keyed is None:
             return not_cached
         key, kind = keyed

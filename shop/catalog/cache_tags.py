@@ -190,6 +190,7 @@ _ROW_TAGS = {
     "catalog.Attribute": (None, None, "attribute"),
     "catalog.AttributeValue": ("attribute_id", "attribute", "attribute-value"),
     "reviews.Review": ("product_id", "product", "review"),
+    "catalog.ProductMedia": ("product_id", "product", "media"),
 }
 
 
@@ -419,6 +420,8 @@ CATALOG_MODELS = (
     "catalog.Attribute",
     "catalog.AttributeValue",
     "catalog.AssignedAttribute",
+    "catalog.ProductMedia",
+    "catalog.ProductMedia_variants",
     "reviews.Review",
     "shipping.ShippingZone",
     "shipping.ShippingMethod",

@@ -488,3 +488,47 @@ class CacheInvalidation(models.Model):
 
     def __str__(self) -> str:
         return self.tag
+
+
+def _media_path(instance, filename: str) -> str:
+    # Content-addressed: shop.catalog.media names the file by its digest.
+    return filename
+
+
+class ProductMedia(models.Model):
+    """One image of a product, in the merchant's order, optionally showing some of
+    its variants (the red one). The stored file is the upright original without
+    any metadata, named by the hash of its bytes (shop.catalog.media): a new
+    upload is a new name, so every URL can be cached forever."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="media")
+    image = models.FileField(upload_to=_media_path, max_length=200, editable=False)
+    digest = models.CharField(max_length=64, editable=False)
+    format = models.CharField(max_length=10, editable=False)  # JPEG, PNG, WEBP, AVIF
+    width = models.PositiveIntegerField(editable=False)
+    height = models.PositiveIntegerField(editable=False)
+    alt = models.CharField(
+        max_length=250,
+        blank=True,
+        help_text="What the image shows, for screen readers.",
+    )
+    sort_order = models.PositiveSmallIntegerField(default=0)
+    variants = models.ManyToManyField(
+        ProductVariant,
+        blank=True,
+        related_name="media",
+        help_text="The variants this image shows (the red one); empty: the product.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["sort_order", "id"]
+        verbose_name = "image"
+        indexes = [
+            models.Index(
+                fields=["product", "sort_order", "id"], name="catalog_media_order"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.alt or f"Image {self.pk}"
