@@ -1,5 +1,6 @@
 """Catalog types: categories, products, variants and their attributes."""
 
+import copy
 from decimal import Decimal
 
 import strawberry
@@ -382,9 +383,12 @@ class ProductType(relay.Node):
         format: ImageFormat | None = None,
     ) -> ImageType | None:
         first = next(iter(root.media.all()), None)
-        if first is not None:
-            first.url_defaults = (checked_size(size), format)
-        return first
+        if first is None:
+            return None
+        # A copy: the same row may also be answered in media, with no defaults.
+        thumbnail = copy.copy(first)
+        thumbnail.url_defaults = (checked_size(size), format)
+        return thumbnail
 
     @classmethod
     def get_queryset(cls, queryset: QuerySet, info: Info, **kwargs) -> QuerySet:

@@ -215,9 +215,7 @@ def media_create(
     prepared = image_prepared(upload)
     name = prepared.name
     if not default_storage.exists(name):
-        saved = default_storage.save(name, ContentFile(prepared.content))
-        if saved != name:  # a storage that renames instead of overwriting
-            raise RuntimeError(f"The storage saved {name} as {saved}.")
+        _store(name, prepared.content)
     last = product.media.order_by("-sort_order").values_list("sort_order", flat=True)
     media = ProductMedia.objects.create(
         product=product,
@@ -237,6 +235,17 @@ def media_create(
 
 
 RENDITIONS_TASK = "workers.tasks.media.media_renditions_make"
+
+
+def _store(name: str, content: bytes) -> None:
+    """Save ``content`` under ``name`` with its content type (S3 serves what it
+    was told). Names are content-addressed: if another request stored the same
+    bytes meanwhile and the storage picked another name, that copy goes."""
+    file = ContentFile(content)
+    file.content_type = CONTENT_TYPES[name.rsplit(".", 1)[1]]
+    saved = default_storage.save(name, file)
+    if saved != name:
+        default_storage.delete(saved)
 
 
 def media_delete(*, media_id: int) -> Product | None:
@@ -304,7 +313,7 @@ def rendition_make(digest: str, size: int, kind: str) -> str:
             image = Image.open(io.BytesIO(stored.read()))
             image.load()
         image.thumbnail((size, size), Image.Resampling.LANCZOS)
-        default_storage.save(name, ContentFile(_encoded(image, kind)))
+        _store(name, _encoded(image, kind))
         return name
     finally:
         if lock is not None and acquired:
