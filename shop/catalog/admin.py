@@ -7,11 +7,13 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from shop.catalog.errors import CatalogError
+from shop.catalog.media import image_prepared, media_store, media_url
 from shop.catalog.models import (
     Attribute,
     AttributeValue,
     Category,
     Product,
+    ProductMedia,
     ProductVariant,
     StockAdjustment,
     StockReason,
@@ -204,12 +206,95 @@ class VariantInline(admin.TabularInline):
         return super().get_queryset(request).prefetch_related("assigned_attributes")
 
 
+class ProductMediaForm(forms.ModelForm):
+    """An image: a new one is uploaded through the same checks as the API
+    (shop.catalog.media: content, caps, metadata stripped); an existing one's alt
+    text, order and variants are edited."""
+
+    upload = forms.FileField(
+        required=False,
+        label="Image file",
+        help_text="JPEG, PNG, WEBP or AVIF; its metadata is stripped.",
+    )
+
+    class Meta:
+        model = ProductMedia
+        fields = ("upload", "alt", "sort_order", "variants")
+
+    def clean(self):
+        cleaned = super().clean()
+        upload = cleaned.get("upload")
+        self.prepared = None
+        if self.instance.pk is None and upload is None and self.has_changed():
+            raise ValidationError({"upload": "Choose an image file."})
+        if upload is not None:
+            if self.instance.pk is not None:
+                raise ValidationError(
+                    {"upload": "Add a new image instead (URLs of this one stay)."}
+                )
+            try:
+                self.prepared = image_prepared(upload)
+            except CatalogError as error:
+                raise ValidationError({"upload": error.message}) from error
+        return cleaned
+
+    def save(self, commit=True):
+        media = super().save(commit=False)
+        if self.prepared is not None:
+            media_store(self.prepared)
+            media.image = self.prepared.name
+            media.digest = self.prepared.digest
+            media.format = self.prepared.format
+            media.width = self.prepared.width
+            media.height = self.prepared.height
+        if commit:
+            media.save()
+            self.save_m2m()
+        return media
+
+
+class ProductMediaInline(admin.TabularInline):
+    model = ProductMedia
+    form = ProductMediaForm
+    extra = 1
+    fields = ("preview", "upload", "alt", "sort_order", "variants")
+    readonly_fields = ("preview",)
+
+    @admin.display(description="image")
+    def preview(self, media: ProductMedia) -> str:
+        if media.pk is None:
+            return "-"
+        return format_html(
+            '<img src="{}" alt="" style="max-width:128px;max-height:128px">'
+            "<br>{} x {} {}",
+            media_url(media, 128, "WEBP"),
+            media.width,
+            media.height,
+            media.format,
+        )
+
+    def get_formset(self, request, obj=None, **kwargs):
+        self._product = obj
+        return super().get_formset(request, obj, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "variants":
+            product = getattr(self, "_product", None)
+            kwargs["queryset"] = (
+                ProductVariant.objects.filter(product=product)
+                if product is not None
+                else ProductVariant.objects.none()
+            )
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
-    """Products with their variants inline: SKU, price, stock, attribute values."""
+    """Products with their variants and images inline: SKU, price, stock,
+    attribute values; images with previews, alt text, order and variants."""
 
     form = ProductForm
-    inlines = [VariantInline]
+    inlines = [VariantInline, ProductMediaInline]
     list_display = (
         "name",
         "category",

@@ -428,7 +428,13 @@ def _sku_part(text: str) -> str:
 @transaction.atomic
 def demo_catalog_load() -> dict[str, int]:
     """Create the demo catalog where missing; returns how many rows were created."""
-    created = {"categories": 0, "attributes": 0, "products": 0, "variants": 0}
+    created = {
+        "categories": 0,
+        "attributes": 0,
+        "products": 0,
+        "variants": 0,
+        "images": 0,
+    }
     categories = {}
     for slug, (name, parent_slug) in CATEGORIES.items():
         categories[slug], new = Category.objects.get_or_create(
@@ -476,6 +482,7 @@ def demo_catalog_load() -> dict[str, int]:
         combinations = (
             itertools.product(*(names for _, names in axes)) if axes else [()]
         )
+        by_color: dict[str, list[ProductVariant]] = {}
         for position, combination in enumerate(combinations):
             price = Decimal(spec.base_price) + sum(
                 (Decimal(spec.surcharge.get(name, "0")) for name in combination),
@@ -501,8 +508,35 @@ def demo_catalog_load() -> dict[str, int]:
                 ],
                 variant=variant,
             )
+            for (slug, _), name in zip(axes, combination, strict=True):
+                if slug == "color":
+                    by_color.setdefault(name, []).append(variant)
+        created["images"] += _demo_images(product, by_color)
     product_denormalised_refresh(product_ids=touched)
     return created
+
+
+def _demo_images(product: Product, by_color: dict[str, list[ProductVariant]]) -> int:
+    """A picture of the product, and one per colour showing that colour's
+    variants (drawn with Pillow: shapes and the product's name)."""
+    from shop.catalog.media import demo_image, media_create
+
+    # Renditions are made when first asked for (shop.catalog.views.media_file).
+    media_create(
+        product=product,
+        upload=demo_image(product.name),
+        alt=product.name,
+        renditions=False,
+    )
+    for color, variants in by_color.items():
+        media_create(
+            product=product,
+            upload=demo_image(product.name, color),
+            alt=f"{product.name} in {color.lower()}",
+            variant_ids=[variant.pk for variant in variants],
+            renditions=False,
+        )
+    return 1 + len(by_color)
 
 
 def _assign(values: Iterable[AttributeValue], **owner) -> None:

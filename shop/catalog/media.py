@@ -198,11 +198,12 @@ def media_create(
     upload,
     alt: str = "",
     variant_ids: Iterable[int] = (),
+    renditions: bool = True,
 ) -> ProductMedia:
     """Add an image to ``product`` (last in its order), showing ``variant_ids``
     (which must be the product's: CatalogError NOT_FOUND otherwise). The file is
     stored before the row is committed; the common renditions are made by a task
-    on commit."""
+    on commit (``renditions``; without it, on first request)."""
     alt = (alt or "").strip()
     if len(alt) > 250:
         raise CatalogError(ErrorCode.INVALID, "At most 250 characters.", field="alt")
@@ -213,9 +214,7 @@ def media_create(
             ErrorCode.NOT_FOUND, "Not a variant of this product.", field="variantIds"
         )
     prepared = image_prepared(upload)
-    name = prepared.name
-    if not default_storage.exists(name):
-        _store(name, prepared.content)
+    name = media_store(prepared)
     last = product.media.order_by("-sort_order").values_list("sort_order", flat=True)
     media = ProductMedia.objects.create(
         product=product,
@@ -228,13 +227,21 @@ def media_create(
         sort_order=(last.first() or 0) + 1 if last.exists() else 0,
     )
     media.variants.set(variants)
-    from shop.core.tasks import enqueue_on_commit
+    if renditions:
+        from shop.core.tasks import enqueue_on_commit
 
-    enqueue_on_commit(RENDITIONS_TASK, media.pk)
+        enqueue_on_commit(RENDITIONS_TASK, media.pk)
     return media
 
 
 RENDITIONS_TASK = "workers.tasks.media.media_renditions_make"
+
+
+def media_store(prepared: Prepared) -> str:
+    """Store a prepared upload under its content-addressed name (once); the name."""
+    if not default_storage.exists(prepared.name):
+        _store(prepared.name, prepared.content)
+    return prepared.name
 
 
 def _store(name: str, content: bytes) -> None:
@@ -362,7 +369,7 @@ PALETTE = {
 
 
 def demo_image(title: str, color: str | None = None, size: int = 800) -> bytes:
-    """A PNG for the demo: a coloured card with a shape and ``title`` (drawn with
+    """A JPEG for the demo: a coloured card with a shape and ``title`` (drawn with
     Pillow, nothing downloaded)."""
     seed = int(hashlib.sha256(title.encode()).hexdigest()[:6], 16)
     fill = PALETTE.get((color or "").lower()) or (
@@ -382,5 +389,5 @@ def demo_image(title: str, color: str | None = None, size: int = 800) -> bytes:
     label = title if color is None else f"{title} ({color})"
     draw.text((size // 16, size - size // 12), label, fill=(20, 20, 20))
     out = io.BytesIO()
-    image.save(out, "PNG")
+    image.save(out, "JPEG", quality=85)
     return out.getvalue()

@@ -67,6 +67,7 @@ def dev_server(dev_workdir, dev_stripe):
     env |= {
         "PORT": str(port),
         "SQLITE_PATH": str(workdir / "shop.sqlite3"),
+        "MEDIA_ROOT": str(workdir / "media"),
         "DEMO_ADMIN_PASSWORD": "a demo passphrase",
         "STRIPE_SECRET_KEY": "sk_test_dev_server",
         "STRIPE_WEBHOOK_SECRET": "whsec_dev_server",

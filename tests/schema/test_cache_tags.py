@@ -683,3 +683,25 @@ def test_editing_a_sale_drops_the_answers_that_show_prices(shop):
         )
     assert _sale_page()[0] == "MISS"  # it shows prices: its boundaries may have moved
     assert post(LISTING, {"category": "kitchen"}).x_cache == "HIT"  # no prices shown
+
+
+def test_adding_or_deleting_an_image_drops_its_product_s_answers(shop, media_storage):
+    from shop.catalog.media import media_create, media_delete
+    from tests.media_helpers import image_bytes
+
+    before = fill()
+    with committed():
+        media = media_create(product=shop["mug"], upload=image_bytes(), alt="Mug")
+    assert after(before) == {
+        "lamp page": ("HIT", False),
+        "mug page": ("MISS", False),  # the page does not ask for media
+        "lights listing": ("HIT", False),
+        "kitchen listing": ("MISS", False),
+    }
+    query = '{ product(slug: "mug") { media { alt } } }'
+    assert post(query).json["data"]["product"]["media"] == [{"alt": "Mug"}]
+    assert post(query).x_cache == "HIT"
+    with committed():
+        media_delete(media_id=media.pk)
+    gone = post(query)
+    assert (gone.x_cache, gone.json["data"]["product"]["media"]) == ("MISS", [])

@@ -50,6 +50,11 @@ def product_form(**variant) -> dict:
         "variants-0-price": "39.00",
         "variants-0-stock_delta": "12",
         "variants-0-sort_order": "0",
+        # the images inline, left empty
+        "media-TOTAL_FORMS": "0",
+        "media-INITIAL_FORMS": "0",
+        "media-MIN_NUM_FORMS": "0",
+        "media-MAX_NUM_FORMS": "1000",
     }
     data.update(variant)
     return data
