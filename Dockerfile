@@ -49,10 +49,13 @@ COPY docker/ docker/
 
 # Static files are part of the image. collectstatic runs in the embedded mode (no
 # DATABASE_URL, no REDIS_URL), which needs no service and no secret; it leaves an
-# empty var/ behind (the embedded SQLite folder), removed here.
+# empty var/ behind (the embedded SQLite folder), removed here. media/ is where
+# product images live on the file system (compose mounts the media-data volume
+# there; a new named volume takes this folder's owner, the app user).
 RUN python manage.py collectstatic --noinput \
     && python -m compileall -q shop schema workers \
-    && rm -rf var
+    && rm -rf var \
+    && mkdir media && chown 10001:10001 media
 
 # Numeric, so that a platform can see it is not root without reading /etc/passwd.
 USER 10001:10001

@@ -342,10 +342,21 @@ def test_state_lives_in_named_volumes_only(check_output, services):
         }
     ]
     assert services["redis"]["volumes"][0]["source"] == "redis-data"
-    assert set(check_output[1]["volumes"]) == {"postgres-data", "redis-data"}
+    assert set(check_output[1]["volumes"]) == {
+        "postgres-data",
+        "redis-data",
+        "media-data",
+    }
     for name in APP_SERVICES:
         assert services[name]["read_only"] is True, name
         assert services[name]["tmpfs"] == ["/tmp"], name
+        assert services[name]["environment"]["MEDIA_ROOT"] == "/app/media", name
+    # product images: written by web (uploads) and worker (renditions) only
+    for name in ("web", "worker"):
+        assert [(v["source"], v["target"]) for v in services[name]["volumes"]] == [
+            ("media-data", "/app/media")
+        ], name
+    for name in set(APP_SERVICES) - {"web", "worker"}:
         assert "volumes" not in services[name], name
 
 

@@ -349,6 +349,42 @@ def test_readme_sale_example_in_embedded_mode(dev_server):
     assert product["priceRange"]["min"] == product["variants"][0]["price"]
 
 
+def test_the_demo_s_pictures_load_in_every_size_and_format(dev_server):
+    """Each demo product has a picture and one per colour, linked to that
+    colour's variants; their URLs load from the dev server (renditions made on
+    first request), with the right type and cached forever."""
+    data = post(
+        dev_server,
+        """{ product(slug: "loopback-hoodie") {
+          thumbnail(size: 256, format: WEBP) { url alt width height }
+          media { url(size: 64, format: AVIF) alt }
+          variants { name media { alt url(format: JPEG) } } } }""",
+    )["data"]["product"]
+    assert data["thumbnail"]["alt"] == "Loopback Hoodie"
+    assert (data["thumbnail"]["width"], data["thumbnail"]["height"]) == (800, 800)
+    colours = {v["name"]: [m["alt"] for m in v["media"]] for v in data["variants"]}
+    assert len({tuple(alts) for alts in colours.values()}) > 1  # by colour
+    urls = [(data["thumbnail"]["url"], "image/webp")]
+    urls += [(m["url"], "image/avif") for m in data["media"][:2]]
+    urls += [(data["variants"][0]["media"][0]["url"], "image/jpeg")]
+    for url, content_type in urls:
+        assert url.startswith(dev_server + "/media/products/"), url
+        with urllib.request.urlopen(url, timeout=30) as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"] == content_type
+            assert "immutable" in response.headers["Cache-Control"]
+            assert len(response.read()) > 100
+
+
+def test_readme_pictures_example_in_embedded_mode(dev_server):
+    block = (ROOT / "README.md").read_text().split("```graphql\n")[9].split("```")[0]
+    product = post(dev_server, block)["data"]["product"]
+    assert product["thumbnail"]["url"].endswith("/512.webp")  # 400 rounds up
+    with urllib.request.urlopen(product["thumbnail"]["url"], timeout=30) as response:
+        assert response.headers["Content-Type"] == "image/webp"
+    assert all(variant["media"] for variant in product["variants"])
+
+
 def test_readme_payment_flow_in_embedded_mode(dev_server, dev_stripe):
     blocks = (ROOT / "README.md").read_text().split("```graphql\n")
     cart = post(dev_server, blocks[3].split("```")[0])["data"]["cartLinesAdd"]["cart"]
