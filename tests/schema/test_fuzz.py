@@ -151,6 +151,8 @@ def scalars(known_ids: list[str]) -> dict[str, st.SearchStrategy]:
             st.floats(allow_nan=False, allow_infinity=False).map(nodes.Float),
         ),
         "DateTime": DATETIME_TEXT.map(nodes.String),
+        # A JSON request cannot carry a file: whatever stands for one is refused.
+        "Upload": TEXT.map(nodes.String),
     }
 
 

@@ -242,3 +242,17 @@ def test_deleting_an_image(media_storage, editor, product, gql):
         {"id": image_id},
     )["productMediaDelete"]
     assert again == {"errors": [{"code": "NOT_FOUND"}]}
+
+
+def test_an_image_sent_as_json_instead_of_a_file_part_is_invalid(
+    media_storage, editor, product, gql
+):
+    gql.login(editor)
+    result = gql(
+        """mutation($p: ID!, $i: Upload!) { productMediaCreate(productId: $p, image: $i)
+        { errors { field code } } }""",
+        {"p": gid(product), "i": "not a file"},
+    )
+    assert result.data["productMediaCreate"]["errors"] == [
+        {"field": "image", "code": "INVALID"}
+    ]
