@@ -14,3 +14,8 @@ class CatalogConfig(AppConfig):
 
         install_row_tags()
         watch_catalog_writes()
+        # Pillow refuses images over the pixel cap when it opens them, whatever
+        # opens them (shop.catalog.media): set once, process-wide.
+        from shop.catalog.media import pillow_configure
+
+        pillow_configure()

@@ -85,34 +85,35 @@ class Prepared:
         return f"products/{self.digest}/original.{EXTENSIONS[self.format]}"
 
 
+def pillow_configure() -> None:
+    """Pillow's decompression-bomb check at the pixel cap, as an error: an image
+    over MEDIA_MAX_PIXELS is refused from its header, before any decoding. Set
+    once per process (Pillow's limit and warning filters are process-wide)."""
+    Image.MAX_IMAGE_PIXELS = settings.MEDIA_MAX_PIXELS
+    warnings.simplefilter("error", Image.DecompressionBombWarning)
+
+
 def _opened(data: bytes) -> Image.Image:
     """``data`` opened as an image of an accepted format, within the pixel cap;
-    CatalogError INVALID otherwise. Pillow's bomb check is made an error at the
-    cap (not twice it), before the pixels are decoded."""
+    CatalogError INVALID otherwise. The size comes from the header and is judged
+    before anything is decoded (here, and by Pillow: ``pillow_configure``)."""
     limit = settings.MEDIA_MAX_PIXELS
-    previous = Image.MAX_IMAGE_PIXELS
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = limit
-            try:
-                with Image.open(io.BytesIO(data)) as probe:
-                    kind = probe.format
-                    if kind not in ACCEPTED:
-                        raise _refused(_accepted_message())
-                    probe.verify()
-                image = Image.open(io.BytesIO(data))
-                if image.format != kind:
-                    raise _refused(_accepted_message())
-                if image.width * image.height > limit:
-                    raise _refused(_pixels_message())
-                image.load()
-            except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-                raise _refused(_pixels_message()) from None
-            except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-                raise _refused(_accepted_message()) from error
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous
+        with Image.open(io.BytesIO(data)) as probe:
+            if probe.format not in ACCEPTED:
+                raise _refused(_accepted_message())
+            if probe.width * probe.height > limit:
+                raise _refused(_pixels_message())
+            kind = probe.format
+            probe.verify()
+        image = Image.open(io.BytesIO(data))
+        if image.format != kind:
+            raise _refused(_accepted_message())
+        image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise _refused(_pixels_message()) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise _refused(_accepted_message()) from error
     return image
 
 
