@@ -17,9 +17,11 @@ name, so every URL is cached forever (``Cache-Control: immutable``).
 **Renditions**: the longest side from a fixed list (SIZES; a requested size is
 rounded up, a size above the original's is the original's: never upscaled), in
 WEBP, AVIF (when supported), JPEG, or the original's own format. They are made
-once: a task after each upload makes the common ones, and the first request for
-any other (served by the shop: shop.core.views.media) makes it under a Redis lock,
-so a burst of requests for a new size makes it once.
+once: on the file system a task after each upload makes the common ones, and the
+first request for any other (served by the shop: shop.catalog.views.media_file)
+makes it under a Redis lock, so a burst of requests for a new size makes it once;
+on a remote store (S3), whose URLs the shop does not serve, the task makes every
+size and format up to the original's.
 """
 
 import contextlib
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
+from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import transaction
 from django_redis import get_redis_connection
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError, features
@@ -330,13 +332,24 @@ def rendition_make(digest: str, size: int, kind: str) -> str:
 
 
 def renditions_make(media_id: int) -> int:
-    """The common renditions of an image (EAGER_RENDITIONS); how many were made."""
+    """The renditions of an image made ahead of requests; how many were made.
+    On the file system, the common ones (EAGER_RENDITIONS): the shop makes any
+    other on its first request. On a remote store (S3), whose URLs the shop does
+    not serve, every size up to the original's in every format, so that every URL
+    Image.url hands out loads."""
     media = ProductMedia.objects.filter(pk=media_id).first()
     if media is None:
         return 0
+    largest = rendition_size(None, max(media.width, media.height))
+    if isinstance(default_storage, FileSystemStorage):
+        wanted = [(min(size, largest), kind) for size, kind in EAGER_RENDITIONS]
+    else:
+        kinds = {"WEBP", "JPEG", media.format} | ({"AVIF"} if AVIF_SUPPORTED else set())
+        wanted = [
+            (size, kind) for size in SIZES if size <= largest for kind in sorted(kinds)
+        ]
     made = 0
-    for size, kind in EAGER_RENDITIONS:
-        size = min(size, rendition_size(None, max(media.width, media.height)))
+    for size, kind in dict.fromkeys(wanted):
         name = rendition_name(media.digest, size, EXTENSIONS[kind])
         if not default_storage.exists(name):
             rendition_make(media.digest, size, kind)
