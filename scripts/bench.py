@@ -208,6 +208,8 @@ def environment(database_url: str | None = None) -> dict[str, str]:
         STRIPE_SECRET_KEY=os.environ.get("STRIPE_SECRET_KEY") or "sk_test_bench",
         STRIPE_WEBHOOK_SECRET=os.environ.get("STRIPE_WEBHOOK_SECRET") or "whsec_bench",
         STRIPE_API_BASE="http://127.0.0.1:9",
+        # production settings need EMAIL_URL; the bench's emails go to the log
+        EMAIL_URL="consolemail://",
         # the load comes from one IP: keep the sign-in throttle out of the way
         LOGIN_FAILURES_PER_IP="1000000",
         METRICS_ENABLED="false",

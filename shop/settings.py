@@ -709,7 +709,15 @@ LOGGING = {
 # ---------------------------------------------------------------- email
 
 # EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.com:587; unset prints emails
-# to the console.
+# to the console, which production refuses: order emails (the buyer's name and
+# address) would only reach a log. consolemail:// says so on purpose (staging).
+if not DEBUG and not env.str("EMAIL_URL", default=""):
+    raise ImproperlyConfigured(
+        "DJANGO_DEBUG is off (production) but EMAIL_URL is unset: no order email "
+        "would be delivered. Set EMAIL_URL, e.g. "
+        "smtp+tls://user:password@smtp.example.com:587 (or consolemail:// to "
+        "print emails to the log on purpose)."
+    )
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="shop@example.com")
 # Seconds an SMTP connection may stall before the send fails and is retried

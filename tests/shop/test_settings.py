@@ -18,7 +18,9 @@ def load_settings(**env: str) -> subprocess.CompletedProcess:
     clean = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "DATABASE_", "REDIS_", "CELERY_", "STRIPE_"))
+        if not key.startswith(
+            ("DJANGO_", "DATABASE_", "REDIS_", "CELERY_", "STRIPE_", "EMAIL_")
+        )
     }
     return subprocess.run(
         [
@@ -53,6 +55,7 @@ def test_services_mode_from_the_environment():
         DATABASE_URL="postgres://shop@db.internal:5432/shop",
         REDIS_URL="redis://cache.internal:6379/2",
         DJANGO_SECRET_KEY="k" * 50,
+        EMAIL_URL="smtp+tls://shop:pw@smtp.internal:587",
         **STRIPE,
     )
     assert result.returncode == 0, result.stderr
@@ -97,8 +100,18 @@ def test_production_refuses_to_start_without_stripe_secrets():
     assert "not the publishable pk_... key" in result.stderr
     assert "STRIPE_WEBHOOK_SECRET" not in result.stderr
 
-    result = load_settings(**production, **STRIPE)
+    result = load_settings(**production, **STRIPE, EMAIL_URL="consolemail://")
     assert result.returncode == 0, result.stderr
+
+
+def test_production_refuses_to_start_without_an_email_server():
+    """Without EMAIL_URL, order emails (names, addresses) would only be logged."""
+    production = {"DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": "k" * 50, **STRIPE}
+    result = load_settings(**production)
+    assert result.returncode != 0
+    assert "EMAIL_URL is unset" in result.stderr
+    for url in ("smtp+tls://shop:pw@smtp.example.com:587", "consolemail://"):
+        assert load_settings(**production, EMAIL_URL=url).returncode == 0
 
 
 def test_env_example_lists_every_variable_the_settings_read():
