@@ -1285,13 +1285,7 @@ def test_with_replicas_a_change_made_by_a_process_that_has_ended_is_not_cached_s
         "DJANGO_LOG_LEVEL": "ERROR",
     }
     subprocess.run(
-        [
-            sys.executable,
-            "manage.py",
-            "shell",
-            "-c",
-            "from shop.catalog.cache_tags import invalidate_all; invalidate_all()",
-        ],
+        [sys.executable, "manage.py", "catalog_cache_clear"],
         cwd=settings.BASE_DIR,
         env=environment,
         check=True,

@@ -143,3 +143,66 @@ def test_every_variable_env_example_lists_is_read():
         if not re.search(rf"""["'{{]{name}[}}"':]|\${{{name}\b""", text)
     }
     assert unread == set()
+
+
+def test_migrate_names_a_missing_database_in_one_sentence():
+    """Not a pool timeout's traceback after 10 s: what is missing and the fix."""
+    import time
+
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DATABASE_", "DJANGO_"))
+    }
+    env.update(
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/shop_no_such_database",
+        DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY="k" * 50,
+        EMAIL_URL="consolemail://",
+        **STRIPE,
+    )
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "manage.py", "migrate"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert time.monotonic() - started < 8
+    assert result.stderr.strip().splitlines() == [
+        "CommandError: The database 'shop_no_such_database' does not exist on "
+        "127.0.0.1:5432 (DATABASE_URL): create it first, e.g. createdb -h 127.0.0.1 "
+        "-p 5432 -U postgres shop_no_such_database."
+    ]
+
+
+def test_redis_commands_refuse_the_embedded_mode(tmp_path):
+    """Without REDIS_URL each process has its own in-process Redis: registering
+    documents or clearing the cache from a command would reach no server."""
+    query = tmp_path / "q.graphql"
+    query.write_text("query Q { __typename }")
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DATABASE_", "DJANGO_", "REDIS_", "CELERY_"))
+    }
+    env["SQLITE_PATH"] = str(tmp_path / "db.sqlite3")
+    for command in (
+        ["persisted_queries", "register", str(query)],
+        ["persisted_queries", "list"],
+        ["catalog_cache_clear"],
+    ):
+        result = subprocess.run(
+            [sys.executable, "manage.py", *command],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode != 0, command
+        assert "REDIS_URL is unset" in result.stderr, command

@@ -30,6 +30,18 @@ from shop.core import persisted_queries
 MANIFEST_FORMAT = "apollo-persisted-query-manifest"
 
 
+def shared_redis_required(what: str) -> None:
+    """Refuse (CommandError) in the embedded mode: without REDIS_URL each process
+    has its own in-process Redis stand-in, so a command would change only its own,
+    and the running server would never see it."""
+    if settings.EMBEDDED_REDIS:
+        raise CommandError(
+            f"{what} lives in Redis, and REDIS_URL is unset: each process has its "
+            "own in-process stand-in, so this command would change nothing the "
+            "server sees. Set REDIS_URL to the server's Redis."
+        )
+
+
 class Command(BaseCommand):
     help = (
         "The allow-list of GraphQL documents clients may name by hash (and, with "
@@ -59,6 +71,7 @@ class Command(BaseCommand):
         remove.add_argument("hashes", nargs="+")
 
     def handle(self, *args, action: str, **options) -> None:
+        shared_redis_required("The allow-list")
         if action == "register":
             self.register(options["files"], options["schema"])
         elif action == "list":
