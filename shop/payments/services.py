@@ -385,9 +385,20 @@ def _attempt_failed(payment: Payment, error: stripe.StripeError) -> NoReturn:
     again and gets the same session instead of a second one."""
     if stripe_answered(error) or never_reached_stripe(error):
         Payment.objects.filter(pk=payment.pk, status=S.CREATING).delete()
-    logger.warning(
-        "Stripe refused payment %s of order %s: %s", payment.pk, payment.order_id, error
-    )
+    if stripe_answered(error):  # a refusal (a card, a parameter): business as usual
+        logger.warning(
+            "Stripe refused payment %s of order %s: %s",
+            payment.pk,
+            payment.order_id,
+            error,
+        )
+    else:  # Stripe unreachable or failing: an outage, for the logs' ERROR and Sentry
+        logger.error(
+            "Stripe did not answer for payment %s of order %s: %s",
+            payment.pk,
+            payment.order_id,
+            error,
+        )
     raise PaymentError(ErrorCode.PAYMENT_ERROR, stripe_message(error)) from error
 
 

@@ -277,13 +277,17 @@ def test_stripe_refusing_an_intent(stripe_fake, order):
     assert not Payment.objects.exists()
 
 
-def test_stripe_unreachable_saves_nothing(settings, order):
+def test_stripe_unreachable_saves_nothing(settings, order, caplog):
     settings.STRIPE_API_BASE = f"http://127.0.0.1:{free_port()}"  # nothing listens
     before = Order.objects.get(pk=order.pk)
     for start in (open_session, lambda o: services.payment_intent_create(order=o)):
         error = refused(lambda start=start: start(order))
         assert error.code == ErrorCode.PAYMENT_ERROR
         assert "could not be reached" in error.message
+    # An outage, not a refusal: one ERROR line each (the logs' alarm, Sentry).
+    outages = [r for r in caplog.records if r.name == "shop.payments.services"]
+    assert [r.levelname for r in outages] == ["ERROR", "ERROR"]
+    assert all("did not answer" in r.getMessage() for r in outages)
     assert not Payment.objects.exists()
     assert Order.objects.get(pk=order.pk).reserved_until == before.reserved_until
 
