@@ -117,18 +117,26 @@ class AccountMutation:
         return AccountUpdatePayload(user=user)
 
     @strawberry.mutation(
-        description="Change the signed-in user's password; signs out other sessions.",
+        description="Change the signed-in user's password: every other session is "
+        "signed out (their refresh tokens revoked, their access tokens expire within "
+        "minutes); this one gets a new token pair, to use from now on.",
         permission_classes=[IsAuthenticated],
     )
     def password_change(
         self, info: Info, current_password: str, new_password: str
     ) -> PasswordChangePayload:
         try:
-            user = services.user_password_change(
+            pair = services.user_password_change_signed_in(
                 user=current_user(info),
                 current_password=current_password,
                 new_password=new_password,
             )
         except AccountError as error:
             return PasswordChangePayload(errors=user_errors(error))
-        return PasswordChangePayload(user=user)
+        return PasswordChangePayload(
+            user=pair.user,
+            token=pair.token,
+            refresh_token=pair.refresh_token,
+            expires_at=pair.expires_at,
+            refresh_expires_at=pair.refresh_expires_at,
+        )

@@ -116,6 +116,19 @@ class PasswordChangePayload:
     user: UserType | None = strawberry.field(
         default=None, description="The user, whose other sessions are signed out."
     )
+    token: str | None = strawberry.field(
+        default=None, description="This session's new access token."
+    )
+    refresh_token: str | None = strawberry.field(
+        default=None,
+        description="This session's new refresh token (the old one is revoked).",
+    )
+    expires_at: datetime | None = strawberry.field(
+        default=None, description="When the new access token stops working."
+    )
+    refresh_expires_at: datetime | None = strawberry.field(
+        default=None, description="When the new refresh token stops working."
+    )
     errors: list[UserError] = strawberry.field(
         default_factory=list, description="Why the password was not changed."
     )

@@ -269,6 +269,19 @@ def user_password_change(
     return user
 
 
+@transaction.atomic
+def user_password_change_signed_in(
+    *, user: User, current_password: str, new_password: str
+) -> TokenPair:
+    """``user_password_change`` for the session asking: every refresh token is
+    revoked (every session signed out), and this session gets a new pair in the
+    same transaction, so the caller stays signed in and the others do not."""
+    changed = user_password_change(
+        user=user, current_password=current_password, new_password=new_password
+    )
+    return _token_pair(changed)
+
+
 NAME_MAX_LENGTH = 150  # User.first_name / last_name
 
 

@@ -227,10 +227,10 @@ def test_readme_sign_in_flow(dev_server):
     assert refreshed["refreshToken"] != signed_in["refreshToken"]
 
     changed = post(dev_server, change, f"Bearer {refreshed['token']}")
-    assert changed["data"]["passwordChange"] == {
-        "user": {"email": "ada@example.com"},
-        "errors": [],
-    }
+    password_changed = changed["data"]["passwordChange"]
+    assert password_changed["user"] == {"email": "ada@example.com"}
+    assert password_changed["errors"] == []
+    assert password_changed["refreshToken"] not in (None, refreshed["refreshToken"])
     # the password change signed every session out: the refresh token is spent
     spent = post(
         dev_server, revoke.replace("<refresh token>", refreshed["refreshToken"])
@@ -273,8 +273,9 @@ def readme_checkout(
     voucher, rest = ("mutation Voucher" + rest).split("\nquery Estimate")
     estimate, checkout = ("query Estimate" + rest).split("\nmutation Checkout")
     checkout = "mutation Checkout" + checkout
-    if key is not None:
-        checkout = checkout.replace("7b0c6b1e-order-attempt-1", key)
+    checkout = checkout.replace(
+        "<a new UUID per checkout attempt>", key or "readme-checkout-attempt-1"
+    )
     if email is not None:
         checkout = checkout.replace("ada@example.com", email)
     applied = post(dev_server, voucher.replace("<guest cart token>", token))["data"]

@@ -33,7 +33,7 @@ REVOKE = """mutation($refreshToken: String!) {
     revoked errors { field code message } } }"""
 PASSWORD_CHANGE = """mutation($current: String!, $new: String!) {
   passwordChange(currentPassword: $current, newPassword: $new) {
-    user { email } errors { field code message } } }"""
+    user { email } token refreshToken errors { field code message } } }"""
 ME = "{ me { id email isStaff } }"
 
 
@@ -411,14 +411,17 @@ def test_password_change_signs_out_other_sessions(gql, buyer):
     other_session = sign_in(gql)
     gql.login(buyer)
     payload = gql.ok(PASSWORD_CHANGE, {"current": PASSWORD, "new": "new passphrase 22"})
-    assert payload["passwordChange"] == {
-        "user": {"email": "buyer@example.com"},
-        "errors": [],
-    }
+    changed = payload["passwordChange"]
+    assert (changed["user"], changed["errors"]) == ({"email": "buyer@example.com"}, [])
     buyer.refresh_from_db()
     assert buyer.check_password("new passphrase 22")
     refused = gql.ok(REFRESH, {"refreshToken": other_session["refreshToken"]})
     assert codes(refused["refreshToken"]) == [("refreshToken", "INVALID_TOKEN")]
+    # The session that asked stays signed in with its new pair.
+    kept = gql.ok(REFRESH, {"refreshToken": changed["refreshToken"]})["refreshToken"]
+    assert kept["errors"] == []
+    gql.authorize(f"Bearer {changed['token']}")
+    assert gql.ok("{ me { email } }")["me"] == {"email": "buyer@example.com"}
 
 
 @pytest.mark.parametrize(
