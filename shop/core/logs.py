@@ -107,6 +107,15 @@ _KEYED_SECRET = re.compile(
 _SECRET_SHAPES = [
     # Authorization values
     (re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE), r"\1 "),
+    # ... whatever the scheme (not a placeholder such as <access token>)
+    (
+        re.compile(
+            r"\b(Authorization[\"']?\s*[:=]\s*[\"']?[A-Za-z]+\s+)"
+            r"(?!<|\[REDACTED\])[^\s\"',;]+",
+            re.IGNORECASE,
+        ),
+        r"\1",
+    ),
     # Passwords in URLs: redis://:password@host, postgres://user:password@host
     (
         re.compile(r"\b([a-z][a-z0-9+.-]*://[^:/\s@]*:)[^@\s/]+(?=@)", re.IGNORECASE),
@@ -135,7 +144,22 @@ def redact(text: str) -> str:
     """``text`` without the secrets the shop handles."""
     for pattern, keep in _SECRET_SHAPES:
         text = pattern.sub(lambda match, keep=keep: match.expand(keep) + REDACTED, text)
-    return _KEYED_SECRET.sub(lambda match: match.group("key") + REDACTED, text)
+    return _KEYED_SECRET.sub(_keyed_redacted, text)
+
+
+def _keyed_redacted(match: re.Match) -> str:
+    """An Authorization value's scheme word stays ("Authorization: Bearer
+    [REDACTED]"): the credential after it is redacted by its own shape, and the
+    shop's hint "Authorization: Bearer <access token>" must survive."""
+    value = match.group("value").strip("\\\"'")
+    following = match.string[match.end() : match.end() + 1]
+    if (
+        "authorization" in match.group("key").lower()
+        and value.isalpha()
+        and following.isspace()
+    ):
+        return match.group(0)
+    return match.group("key") + REDACTED
 
 
 # ---------------------------------------------------------------- outages

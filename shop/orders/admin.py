@@ -68,7 +68,8 @@ def _transition_action(to_status: str, label: str):
             except OrderError as error:
                 refused.append(f"{order.number}: {error.message}")
         if moved:
-            modeladmin.message_user(request, f"{moved} orders: {label.lower()}.")
+            noun = "order" if moved == 1 else "orders"
+            modeladmin.message_user(request, f"{moved} {noun}: {label.lower()}.")
         for message in refused:
             modeladmin.message_user(request, message, level=messages.WARNING)
 

@@ -335,7 +335,7 @@ def test_admin_action_reaches_token_holder_and_staff_once(
             "/admin/orders/order/",
             {"action": "mark_canceled", "_selected_action": [order.pk], "index": 0},
         )
-        assert "1 orders: cancel." in page
+        assert "1 order: cancel." in page
 
         for follow in follows:
             canceled = change(follow.next_event(timeout=10), "orderStatusChanged")

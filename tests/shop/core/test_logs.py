@@ -216,3 +216,12 @@ def test_an_outage_behind_another_error_is_found():
     error = RuntimeError("Carts are unavailable")
     error.__cause__ = cause
     assert dependency_down(error) == ("redis", cause)
+
+
+def test_the_shop_s_own_sign_in_hint_survives_and_a_real_token_does_not():
+    from shop.core.logs import redact
+
+    hint = "Sign in first: send 'Authorization: Bearer <access token>'."
+    assert redact(hint) == hint
+    assert redact(f"Authorization: Bearer {JWT}") == "Authorization: Bearer [REDACTED]"
+    assert redact("Authorization: Token abc123") == "Authorization: Token [REDACTED]"

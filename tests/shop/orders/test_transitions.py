@@ -247,7 +247,7 @@ def test_staff_change_statuses_only_through_admin_actions(variant):
     )
     assert response.status_code == 200
     text = response.content.decode()
-    assert "1 orders: cancel." in text
+    assert "1 order: cancel." in text
     assert f"{paid.number}: A paid order cannot become canceled." in text
     assert Order.objects.get(pk=pending.pk).status == S.CANCELED
     assert Order.objects.get(pk=paid.pk).status == S.PAID
