@@ -214,3 +214,13 @@ def test_the_readme_shows_the_tested_client():
     shown = re.search(r"^```js\n(.*?)^```$", section[1], re.DOTALL | re.MULTILINE)
     assert shown, "the section has no ```js block"
     assert shown.group(1) == (APOLLO / "client.mjs").read_text()
+
+
+def test_the_readme_installs_the_versions_the_suite_pins():
+    """The quick start's npm line names exactly tests/e2e/apollo's packages."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Apollo Client quick start", 1)[1]
+    line = re.search(r"^npm install (.+)$", section, re.MULTILINE)
+    assert line, "the quick start has no npm install line"
+    pinned = json.loads((APOLLO / "package.json").read_text())["dependencies"]
+    assert line.group(1).split() == [f"{name}@{v}" for name, v in pinned.items()]
