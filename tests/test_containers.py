@@ -5,6 +5,7 @@ health check, the worker's and beat's health checks."""
 
 import json
 import os
+import re
 import shlex
 import shutil
 import socket
@@ -528,3 +529,18 @@ def test_celery_health_check_answers_while_the_process_runs(
     finally:
         stop(process)
     assert run_health_check(quick, env, image_app) != 0
+
+
+def test_the_readme_s_process_list_runs_the_image_s_web_command():
+    """The README's production process list starts gunicorn exactly as the image
+    and Compose do (bind address, workers, no control socket)."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("Its processes, configured only by the\nenvironment:\n", 1)[1]
+    block = block.split("```sh\n", 1)[1].split("```", 1)[0]
+    [gunicorn] = [line for line in block.splitlines() if line.startswith("gunicorn ")]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    cmd = re.search(r'^CMD \["sh", "-c", "exec (gunicorn .*)"\]$', dockerfile, re.M)
+    assert cmd, "the Dockerfile's CMD is not the gunicorn command"
+    assert gunicorn == cmd.group(1).replace('\\"', '"')
+    assert "manage.py migrate" in block
+    assert "createdb" in block
