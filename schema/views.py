@@ -1,11 +1,13 @@
 """The HTTP endpoint: POST JSON, GET for GraphiQL in a browser."""
 
+import functools
 import json
 import re
 
 from cross_web import HTTPException  # what strawberry's views raise for a 400
 from django.conf import settings
 from django.http import HttpResponse
+from graphql import GraphQLError, OperationDefinitionNode, parse
 from strawberry.django.views import GraphQLView
 
 from schema import persisted
@@ -90,15 +92,35 @@ class ShopGraphQLView(GraphQLView):
         it quotes: "Unknown operation named ..." repeats the client's name, which
         may hold a lone surrogate ("\\ud800" in JSON), a 500 otherwise. A
         multipart request (file uploads) is judged before its body is read."""
+        self._graphql_response = wants_graphql_response(request)
         try:
             multipart_checked(request)
             return self.run(request=request)
         except HTTPException as error:
-            return HttpResponse(
-                content=str(error.reason).encode(errors="backslashreplace"),
-                status=error.status_code,
-                content_type="text/plain",
-            )
+            return self._request_error(error)
+
+    def _request_error(self, error: HTTPException) -> HttpResponse:
+        """A request refused before any operation ran, as GraphQL over HTTP says:
+        a JSON body of errors, no data, a 4xx (405 with Allow for a mutation over
+        GET), in the media type the client asked for."""
+        status, reason = error.status_code, str(error.reason)
+        code = getattr(error, "graphql_code", "BAD_REQUEST")
+        if reason == "mutations are not allowed when using GET":
+            status, code = 405, "METHOD_NOT_ALLOWED"
+            reason = "Mutations are sent with POST, not GET."
+        body = json.dumps(
+            {"errors": [{"message": reason, "extensions": {"code": code}}]},
+            ensure_ascii=True,  # a lone surrogate quoted from the client stays JSON
+        )
+        response = HttpResponse(body, status=status, content_type=self._content_type())
+        if status == 405:
+            response["Allow"] = "POST"
+        return response
+
+    def _content_type(self) -> str:
+        if getattr(self, "_graphql_response", False):
+            return "application/graphql-response+json; charset=utf-8"
+        return "application/json"
 
     def should_render_graphql_ide(self, request) -> bool:
         # A GET naming its document by hash is an API call, whatever it accepts.
@@ -118,6 +140,16 @@ class ShopGraphQLView(GraphQLView):
     ):
         """Runs one operation: its document found by hash first (or refused), and,
         with read replicas, the replica opened for a query."""
+        if request_data.operation_name is None and several_operations(
+            request_data.query
+        ):
+            error = HTTPException(
+                400,
+                "Must provide operationName if the document contains several "
+                "operations.",
+            )
+            error.graphql_code = "GRAPHQL_VALIDATION_FAILED"
+            raise error
         if not request_data.extensions and not settings.GRAPHQL_PERSISTED_QUERIES_ONLY:
             resolved = None
         else:
@@ -148,14 +180,36 @@ class ShopGraphQLView(GraphQLView):
 
     def process_result(self, request, result):
         """The answer, INTERNAL_SERVER_ERROR and SERVICE_UNAVAILABLE errors with
-        ``extensions.requestId`` (also in the X-Request-ID header)."""
+        ``extensions.requestId`` (also in the X-Request-ID header). For a client
+        asking for application/graphql-response+json, a document that does not
+        parse or validate is a request error: no ``data`` entry (and a 400,
+        ``create_response``)."""
         if isinstance(result, persisted.Refused):
             response = result.refusal.body()
         else:
             response = super().process_result(request, result)
+            if (
+                getattr(self, "_graphql_response", False)
+                and response.get("data") is None
+                and response.get("errors")
+                and all(
+                    (e.get("extensions") or {}).get("code") in REQUEST_ERROR_CODES
+                    for e in response["errors"]
+                )
+            ):
+                response.pop("data", None)
+                self._document_refused = True
         with_request_id(
             response.get("errors") or [], getattr(request, "request_id", None)
         )
+        return response
+
+    def create_response(self, response_data, sub_response):
+        response = super().create_response(response_data, sub_response)
+        if getattr(self, "_graphql_response", False):
+            response["Content-Type"] = self._content_type()
+            if getattr(self, "_document_refused", False):
+                response.status_code = 400
         return response
 
     def parse_http_body(self, request):
@@ -181,6 +235,40 @@ class ShopGraphQLView(GraphQLView):
             # a string, a number or null there was a 500.
             raise HTTPException(400, "The body must be a JSON object.")
         return decoded
+
+
+# Error codes of a document that does not parse or validate: a request error in
+# GraphQL over HTTP (no data, a 4xx for application/graphql-response+json).
+REQUEST_ERROR_CODES = frozenset({"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED"})
+
+
+def wants_graphql_response(request) -> bool:
+    """Whether the client accepts application/graphql-response+json (Apollo
+    Client 4 asks for it first): it is then what the answer is."""
+    return "application/graphql-response+json" in request.headers.get("Accept", "")
+
+
+@functools.lru_cache(maxsize=256)
+def _operation_count(document: str) -> int:
+    try:
+        parsed = parse(document)
+    except GraphQLError:
+        return 0  # strawberry reports the syntax error
+    return sum(isinstance(d, OperationDefinitionNode) for d in parsed.definitions)
+
+
+def several_operations(document: str | None) -> bool:
+    """Whether a document defines more than one operation (then the request must
+    name one). Only documents mentioning two operation keywords or braces at top
+    level are parsed, once per process each."""
+    if not document or document.count("{") < 2:
+        return False
+    if len(_OPERATION_WORDS.findall(document)) + document.lstrip().startswith("{") < 2:
+        return False
+    return _operation_count(document) > 1
+
+
+_OPERATION_WORDS = re.compile(r"\b(?:query|mutation|subscription)\b")
 
 
 # Headers a browser cannot send cross-site without a CORS preflight, which

@@ -109,6 +109,10 @@ _UNTOUCHED = object()  # Django answers the request as it came
 _NOT_CACHED = object()  # Django answers a GET, marked private
 
 
+# The GraphQL-over-HTTP media type (Apollo Client 4 asks for it first).
+GRAPHQL_RESPONSE = b"application/graphql-response+json"
+
+
 @dataclass(frozen=True, slots=True)
 class _Miss:
     store: _Store | None  # None: the answer is not kept
@@ -267,7 +271,14 @@ class ResponseCache:
         if plan is _NOT_CACHED:
             return await self._private(scope, receive, send)
         if isinstance(plan, _Hit):
-            return await self._hit(send, method, plan, started=started)
+            accept = dict(scope.get("headers") or ()).get(b"accept", b"")
+            return await self._hit(
+                send,
+                method,
+                plan,
+                started=started,
+                graphql_response=GRAPHQL_RESPONSE in accept,
+            )
         return await self._miss(
             scope, receive, send, is_get=method == "GET", store=plan.store
         )
@@ -347,11 +358,27 @@ class ResponseCache:
 
         await self.app(scope, receive, marked)
 
-    async def _hit(self, send, method, hit: "_Hit", *, started) -> None:
+    async def _hit(
+        self, send, method, hit: "_Hit", *, started, graphql_response: bool = False
+    ) -> None:
         given = hit.request_id_given
         request_id = (given and sane_request_id(given)) or os.urandom(16).hex()
         is_get = method == "GET"
-        out = list(hit.headers)
+        # An entry is a successful answer: the same bytes in either media type,
+        # labelled as this client asked (GraphQL over HTTP).
+        out = [
+            (name, value)
+            for name, value in hit.headers
+            if name.lower() != b"content-type"
+        ]
+        out.append(
+            (
+                b"content-type",
+                GRAPHQL_RESPONSE + b"; charset=utf-8"
+                if graphql_response
+                else b"application/json",
+            )
+        )
         if is_get:
             out.append((b"cache-control", _max_age_header(hit.until)))
             out.extend(_tag_headers(hit.tags))
@@ -392,7 +419,7 @@ class ResponseCache:
                 if (
                     message["status"] != 200
                     or not response_headers.get(b"content-type", b"").startswith(
-                        b"application/json"
+                        (b"application/json", GRAPHQL_RESPONSE)
                     )
                     or b"set-cookie" in response_headers
                 ):

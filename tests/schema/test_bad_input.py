@@ -293,7 +293,7 @@ def test_an_id_with_non_ascii_digits_is_invalid_in_a_mutation(gql, product):
         (
             b'{"query": "query A { products { totalCount } }", '
             b'"operationName": "\\ud800"}',
-            b'Unknown operation named "\\ud800"',
+            b'Unknown operation named \\"\\ud800\\"',  # a JSON error body
         ),
     ],
     ids=[

@@ -246,8 +246,9 @@ def test_a_persisted_mutation_runs_over_post_and_is_refused_over_get(http, catal
     assert len(carts) == 1
 
     by_get = http.get(variables=variables, extensions=apq(CART_ADD))
-    assert by_get.status_code == 400
-    assert by_get.content == b"mutations are not allowed when using GET"
+    assert by_get.status_code == 405  # GraphQL over HTTP: a mutation is a POST
+    assert by_get["Allow"] == "POST"
+    assert by_get.json()["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
     assert cart_keys() == carts
 
     by_post = http.post(variables=variables, extensions=apq(CART_ADD))
@@ -259,7 +260,7 @@ def test_a_mutation_cannot_be_registered_over_get(http, catalog):
     response = http.get(
         query=CART_ADD, variables={"lines": []}, extensions=apq(CART_ADD)
     )
-    assert response.status_code == 400
+    assert response.status_code == 405
     assert stored() == {}
 
 

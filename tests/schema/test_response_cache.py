@@ -1309,3 +1309,19 @@ def test_without_replicas_an_answer_is_kept_right_after_a_change(catalog):
     with committed():
         _edit_product(catalog)
     assert [post(LISTING).x_cache for _ in range(2)] == ["MISS", "HIT"]
+
+
+def test_a_hit_answers_in_the_media_type_the_client_asked_for(catalog):
+    """Apollo Client 4 asks for application/graphql-response+json first: its
+    answers are kept and served like any other, labelled as each client asks."""
+    apollo = {"accept": "application/graphql-response+json, application/json;q=0.9"}
+    first = post(LISTING, headers=apollo)
+    assert first.x_cache == "MISS"
+    assert first.headers["content-type"].startswith("application/graphql-response+json")
+    hit = post(LISTING, headers=apollo)
+    assert hit.x_cache == "HIT"
+    assert hit.headers["content-type"].startswith("application/graphql-response+json")
+    plain = post(LISTING)
+    assert plain.x_cache == "HIT"
+    assert plain.headers["content-type"] == "application/json"
+    assert plain.json == hit.json == first.json
