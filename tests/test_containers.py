@@ -531,10 +531,10 @@ def test_celery_health_check_answers_while_the_process_runs(
     assert run_health_check(quick, env, image_app) != 0
 
 
-def test_the_readme_s_process_list_runs_the_image_s_web_command():
-    """The README's production process list starts gunicorn exactly as the image
-    and Compose do (bind address, workers, no control socket)."""
-    readme = (ROOT / "README.md").read_text()
+def test_the_documented_process_list_runs_the_image_s_web_command():
+    """PRODUCTION.md's process list starts gunicorn exactly as the image and
+    Compose do (bind address, workers, no control socket)."""
+    readme = (ROOT / "PRODUCTION.md").read_text()
     block = readme.split("Its processes, configured only by the\nenvironment:\n", 1)[1]
     block = block.split("```sh\n", 1)[1].split("```", 1)[0]
     [gunicorn] = [line for line in block.splitlines() if line.startswith("gunicorn ")]

@@ -72,7 +72,7 @@ def test_behind_a_trusted_proxy_the_forwarded_ip_counts(server, tmp_path):
 def test_every_documented_server_command_turns_proxy_headers_off():
     commands = []
     for name in (
-        "README.md",
+        "PRODUCTION.md",
         "scripts/bench.py",
         "tests/e2e/servers.py",
         "Dockerfile",

@@ -1,5 +1,6 @@
 """Facet filtering over a large catalog: each variant's attribute value ids in one
-GIN-indexed array (PostgreSQL only).
+GIN-indexed array (PostgreSQL only). Applied to an existing catalog it fills the
+arrays once: about 30 s per 300,000 variants.
 
 ``catalog_productvariant.attribute_value_ids`` holds, sorted, the ids of the values
 assigned to the variant and to its product (a Brand counts for every variant). It
