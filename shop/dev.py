@@ -165,7 +165,7 @@ def _migrate() -> None:
 def _seed():
     from django.core.management import call_command
 
-    from shop.accounts.demo import demo_admin_ensure
+    from shop.demo.accounts import demo_admin_ensure
 
     output = io.StringIO()
     call_command("seed_demo", if_empty=True, no_admin=True, stdout=output)

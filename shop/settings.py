@@ -110,6 +110,7 @@ INSTALLED_APPS = [
     "shop.taxes",
     "shop.shipping",
     "shop.discounts",
+    "shop.demo",
     "workers.apps.WorkersConfig",
     "shop.core",
 ]

@@ -1,10 +1,16 @@
 from django.contrib.auth.models import AbstractBaseUser, PermissionsMixin
 from django.db import models, transaction
 from django.db.models.functions import Lower
+from django.dispatch import Signal
 from django.utils import timezone
 
 from shop.accounts.events import user_revoked_publish_on_commit
 from shop.accounts.managers import UserManager
+
+# Sent inside the transaction that saves a new password (or none) for an existing
+# user, whatever saved it (the admin, changepassword, passwordChange, code):
+# shop.accounts.services answers it by revoking the user's refresh tokens.
+password_saved_signal = Signal()
 
 # What others see of a user who gave no name.
 ANONYMOUS_NAME = "Customer"
@@ -81,12 +87,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         if self._state.adding or not (password_saved and password_changed):
             super().save(*args, **kwargs)
         else:
-            # Imported here: the services import this module.
-            from shop.accounts.services import user_refresh_tokens_revoke
-
+            # What follows is the services' rule (shop.accounts.services signs the
+            # user out everywhere), in the same transaction as the new password.
             with transaction.atomic(using=kwargs.get("using")):
                 super().save(*args, **kwargs)
-                user_refresh_tokens_revoke(user=self)
+                password_saved_signal.send(sender=User, user=self)
         if password_saved:
             self._password_discarded = False
 

@@ -18,6 +18,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
+from django.dispatch import receiver
 from django.utils import timezone
 from graphql_jwt.exceptions import JSONWebTokenError, JSONWebTokenExpired
 from graphql_jwt.refresh_token.models import RefreshToken
@@ -26,7 +27,7 @@ from graphql_jwt.shortcuts import create_refresh_token, get_token
 from graphql_jwt.utils import get_payload, get_user_by_payload
 
 from shop.accounts.errors import AccountError, ErrorCode
-from shop.accounts.models import User
+from shop.accounts.models import User, password_saved_signal
 from shop.accounts.throttle import (
     login_attempt_abandoned,
     login_attempt_begin,
@@ -236,6 +237,13 @@ def user_refresh_tokens_revoke(*, user: User) -> int:
     return RefreshToken.objects.filter(user_id=user.pk, revoked__isnull=True).update(
         revoked=timezone.now()
     )
+
+
+@receiver(password_saved_signal, dispatch_uid="shop.accounts.signed_out_everywhere")
+def _password_saved(sender, user: User, **kwargs) -> None:
+    """A new password signs the user out everywhere, whatever saved it: connected
+    when the app starts (AccountsConfig.ready imports this module)."""
+    user_refresh_tokens_revoke(user=user)
 
 
 @transaction.atomic

@@ -8,8 +8,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from shop.catalog.bench_catalog import catalog_seed
 from shop.catalog.models import AssignedAttribute, Category, Product, ProductVariant
+from shop.demo.bench_catalog import catalog_seed
 
 # The shapes scripts/bench drives (a search results page, a facet filter).
 SEARCH = """query($search: String!, $category: String, $first: Int) {

@@ -7,7 +7,6 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from shop.catalog.bench_catalog import catalog_seed
 from shop.catalog.models import (
     AssignedAttribute,
     AttributeValue,
@@ -20,6 +19,7 @@ from shop.catalog.selectors import (
     product_conditions,
 )
 from shop.catalog.services import assigned_attributes_set
+from shop.demo.bench_catalog import catalog_seed
 from tests.factories import ProductFactory, VariantFactory, make_product, value
 
 pytestmark = pytest.mark.django_db

@@ -6,9 +6,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from shop.catalog.bench_catalog import catalog_seed, generated_products
 from shop.catalog.models import AssignedAttribute, Category, Product, ProductVariant
 from shop.catalog.services import product_denormalised_refresh
+from shop.demo.bench_catalog import catalog_seed, generated_products
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db

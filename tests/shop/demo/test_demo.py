@@ -6,8 +6,8 @@ import pytest
 from django.core.management import call_command
 
 from shop.accounts.models import User
-from shop.catalog.demo import synthetic_catalog_load
 from shop.catalog.models import AssignedAttribute, Category, Product, ProductVariant
+from shop.demo.catalog import synthetic_catalog_load
 from shop.reviews.models import Review
 from shop.shipping.models import ShippingMethod, ShippingZone
 from shop.taxes.models import TaxRate

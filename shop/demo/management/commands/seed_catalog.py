@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from shop.catalog.bench_catalog import (
+from shop.demo.bench_catalog import (
     catalog_seed,
     catalog_seed_wipe,
     generated_products,

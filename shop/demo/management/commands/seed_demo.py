@@ -5,16 +5,16 @@ import os
 from django.core.management.base import BaseCommand, CommandParser
 from tqdm import tqdm
 
-from shop.accounts.demo import demo_admin_ensure
-from shop.catalog.demo import (
+from shop.catalog.models import Product
+from shop.demo.accounts import demo_admin_ensure
+from shop.demo.catalog import (
     SYNTHETIC_PREFIX,
     demo_catalog_load,
     synthetic_catalog_load,
 )
-from shop.catalog.models import Product
-from shop.discounts.demo import demo_promotions_load
-from shop.reviews.demo import demo_reviews_load
-from shop.shipping.demo import demo_shipping_load
+from shop.demo.promotions import demo_promotions_load
+from shop.demo.reviews import demo_reviews_load
+from shop.demo.shipping import demo_shipping_load
 
 
 class Command(BaseCommand):
