@@ -286,7 +286,7 @@ def multipart_checked(request) -> None:
     and its overhead (411 without one, 413 above), checked before any of the body
     is read; Django's parser then refuses more than DATA_UPLOAD_MAX_NUMBER_FILES
     files (400)."""
-    content_type = request.META.get("CONTENT_TYPE", "")
+    content_type = request.META.get("CONTENT_TYPE", "").lower()
     if request.method != "POST" or not content_type.startswith("multipart/"):
         return
     if not any(request.headers.get(name) for name in PREFLIGHT_HEADERS):
