@@ -14,7 +14,12 @@ from shop.cart.services import (
     cart_checkout_lines,
     cart_purchased_remove,
 )
-from shop.catalog.stock import StockShortage, stock_change, stock_lock
+from shop.catalog.stock import (
+    StockShortage,
+    stock_change,
+    stock_lock,
+    stock_take_locked,
+)
 from shop.core.errors import email_checked
 from shop.core.tasks import enqueue_on_commit
 from shop.discounts.errors import DiscountError
@@ -178,15 +183,21 @@ def checkout_complete(
     OrderError.raise_any(problems)
 
     buyer_key = _buyer_key(user, cart_token)
-    if earlier := _earlier_order(buyer_key, idempotency_key):
-        return earlier
-
     try:
         cart = cart_checkout_lines(user=user, token=cart_token)
     except CartError as error:
+        # A retry of a checkout whose guest cart has expired since: its order.
+        if earlier := _earlier_order(buyer_key, idempotency_key):
+            return earlier
         raise OrderError(error.code, error.message, field="cartToken") from error
-    # This state of the cart became an order already (a double click, a retry
-    # reading the cart before the first request emptied it): that order.
+    except CartUnavailable:
+        # Redis is down: a retry with a key still gets the order it made.
+        if earlier := _earlier_order(buyer_key, idempotency_key):
+            return earlier
+        raise
+    # An order placed with this key, or from this state of the cart (a double
+    # click, a retry reading the cart before the first request emptied it): that
+    # order (one query for both).
     if earlier := _earlier_order(buyer_key, idempotency_key, cart.revision):
         return earlier
     if not cart.quantities:
@@ -358,7 +369,8 @@ def _place_order(
         line.order = order
     OrderLine.objects.bulk_create(lines)
     bought = dict(cart.quantities)
-    stock_change({variant_id: -quantity for variant_id, quantity in bought.items()})
+    # The rows are locked and their stock checked above: one UPDATE takes it.
+    stock_take_locked(bought)
 
     transaction.on_commit(lambda: _cart_settle(cart, bought))
     enqueue_on_commit(CONFIRMATION_TASK, order.pk)
