@@ -36,6 +36,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.db.models import F, Q
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from shop.discounts.errors import DiscountError, ErrorCode
@@ -109,7 +110,10 @@ def voucher_find(code: str | None, *, field: str, lock: bool = False) -> Voucher
     # A code no voucher can have (too long, a NUL or another control character,
     # which PostgreSQL would refuse) is not looked up.
     if code and len(code) <= CODE_MAX_LENGTH and code.isprintable():
-        vouchers = Voucher.objects.filter(code=code)
+        # UPPER(code): what the unique index holds, so the lookup uses it.
+        vouchers = Voucher.objects.alias(upper_code=Upper("code")).filter(
+            upper_code=code
+        )
         if lock:
             vouchers = vouchers.select_for_update()
         voucher = vouchers.first()
