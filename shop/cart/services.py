@@ -24,7 +24,7 @@ from shop.core.throttle import (
     attempts_give_back,
 )
 from shop.discounts.errors import DiscountError
-from shop.discounts.sales import VariantRow, running_sales, sale_price_of
+from shop.discounts.sales import VariantRow, paid_price, running_sales
 from shop.discounts.vouchers import Customer, voucher_find, voucher_judge
 
 # A merge whose guest cart gains a line between reading its caps and merging is
@@ -46,8 +46,6 @@ class CartSnapshot:
     # first write of a user's cart).
     revision: str = ""
     voucher_code: str = ""  # the code applied (cartVoucherApply); "" for none
-    # variant id -> the regular price, for lines on sale now (compare-at)
-    regular_prices: dict[int, Decimal] = field(default_factory=dict)
 
     @property
     def token(self) -> str | None:
@@ -183,19 +181,12 @@ def _snapshot(
     # What the buyer pays now: the sales running at this moment (one query
     # without sales), never a stored price that a boundary may have passed.
     sales = running_sales() if variants else []
-    prices, regular_prices = {}, {}
-    for variant, (_, row) in variants.items():
-        on_sale = sale_price_of(row, sales)
-        prices[variant] = row.price if on_sale is None else on_sale
-        if on_sale is not None:
-            regular_prices[variant] = row.price
     return CartSnapshot(
         key=key,
         quantities={v: q for v, q in sorted(quantities.items()) if v in variants},
-        prices=prices,
+        prices={v: paid_price(row, sales) for v, (_, row) in variants.items()},
         revision=state.revision,
         voucher_code=state.voucher_code,
-        regular_prices=regular_prices,
     )
 
 

@@ -1,7 +1,7 @@
 """Catalog reads. Each returns a QuerySet, so callers (the GraphQL optimizer) can
 still narrow its columns and add prefetches."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
@@ -108,6 +108,30 @@ def variant_list(
 def category_roots() -> QuerySet[Category]:
     """The top of the category tree."""
     return Category.objects.filter(parent__isnull=True)
+
+
+def category_children() -> dict[int, list[int]]:
+    """The category tree as parent id -> child ids (one query), for code that
+    walks several subtrees in Python (sales, vouchers)."""
+    children: dict[int, list[int]] = {}
+    for pk, parent in Category.objects.values_list("id", "parent_id"):
+        if parent is not None:
+            children.setdefault(parent, []).append(pk)
+    return children
+
+
+def with_descendants(
+    chosen: Iterable[int], children: dict[int, list[int]]
+) -> frozenset[int]:
+    """``chosen`` and every category below them in ``children``
+    (``category_children``); a cycle already in the table ends the walk."""
+    found, stack = set(), list(chosen)
+    while stack:
+        current = stack.pop()
+        if current not in found:
+            found.add(current)
+            stack.extend(children.get(current, ()))
+    return frozenset(found)
 
 
 def attribute_list() -> QuerySet[Attribute]:

@@ -39,6 +39,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from shop.catalog import cache_tags
+from shop.catalog.selectors import category_children, with_descendants
 from shop.discounts.models import DiscountKind, Sale, SalesApplied
 from shop.orders.totals import minor_unit
 
@@ -85,26 +86,6 @@ def running(at: datetime) -> Q:
     )
 
 
-def _category_children() -> dict[int, list[int]]:
-    from shop.catalog.models import Category
-
-    children: dict[int, list[int]] = {}
-    for pk, parent in Category.objects.values_list("id", "parent_id"):
-        if parent is not None:
-            children.setdefault(parent, []).append(pk)
-    return children
-
-
-def _with_descendants(chosen: Iterable[int], children: dict[int, list[int]]):
-    found, stack = set(), list(chosen)
-    while stack:
-        current = stack.pop()
-        if current not in found:  # a cycle already in the table ends here
-            found.add(current)
-            stack.extend(children.get(current, ()))
-    return frozenset(found)
-
-
 def running_sales(at: datetime | None = None) -> list[RunningSale]:
     """The sales running at ``at`` (now), with what each covers: one query
     without sales, three with sales on categories."""
@@ -139,7 +120,7 @@ def running_sales(at: datetime | None = None) -> list[RunningSale]:
     for sale_id, what, target in targets:
         covered[sale_id][what].add(target)
     children = (
-        _category_children() if any(sale["c"] for sale in covered.values()) else {}
+        category_children() if any(sale["c"] for sale in covered.values()) else {}
     )
     return [
         RunningSale(
@@ -147,7 +128,7 @@ def running_sales(at: datetime | None = None) -> list[RunningSale]:
             kind=kind,
             value=value,
             product_ids=frozenset(covered[sale_id]["p"]),
-            category_ids=_with_descendants(covered[sale_id]["c"], children),
+            category_ids=with_descendants(covered[sale_id]["c"], children),
             variant_ids=frozenset(covered[sale_id]["v"]),
         )
         for sale_id, kind, value in sales
@@ -176,6 +157,13 @@ def sale_price_of(row: VariantRow, sales: Iterable[RunningSale]) -> Decimal | No
     if best is None or best >= row.price:
         return None
     return best
+
+
+def paid_price(row: VariantRow, sales: Iterable[RunningSale]) -> Decimal:
+    """What the buyer pays for ``row`` under ``sales``: its sale price or its
+    price."""
+    on_sale = sale_price_of(row, sales)
+    return row.price if on_sale is None else on_sale
 
 
 def sale_prices(

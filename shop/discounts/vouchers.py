@@ -39,6 +39,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Upper
 from django.utils import timezone
 
+from shop.catalog.selectors import category_children, with_descendants
 from shop.discounts.errors import DiscountError, ErrorCode
 from shop.discounts.models import (
     CODE_MAX_LENGTH,
@@ -47,7 +48,6 @@ from shop.discounts.models import (
     VoucherUse,
     normalised_code,
 )
-from shop.discounts.sales import _category_children, _with_descendants
 from shop.orders.totals import allocate, minor_unit
 
 HUNDRED = Decimal(100)
@@ -203,7 +203,7 @@ def _qualifying(voucher: Voucher, lines: Sequence[VoucherLine]) -> list[VoucherL
     chosen = set(voucher.categories.values_list("pk", flat=True))
     if not products and not chosen:
         return lines
-    categories = _with_descendants(chosen, _category_children()) if chosen else set()
+    categories = with_descendants(chosen, category_children()) if chosen else set()
     return [
         line
         for line in lines

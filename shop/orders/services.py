@@ -23,7 +23,7 @@ from shop.catalog.stock import (
 from shop.core.errors import email_checked
 from shop.core.tasks import enqueue_on_commit
 from shop.discounts.errors import DiscountError
-from shop.discounts.sales import RunningSale, VariantRow, running_sales, sale_price_of
+from shop.discounts.sales import VariantRow, paid_price, running_sales
 from shop.discounts.vouchers import (
     Customer,
     voucher_find,
@@ -285,10 +285,11 @@ def _place_order(
     # not ship this cart there, or none where one is needed, or a voucher that
     # does not apply, is refused before anything is written.
     sales = running_sales()
-    paid = {
-        variant_id: _price_now(variants[variant_id], sales)
-        for variant_id in cart.quantities
+    rows = {
+        pk: VariantRow(pk, v.product_id, v.product.category_id, v.price)
+        for pk, v in variants.items()
     }
+    paid = {pk: paid_price(rows[pk], sales) for pk in cart.quantities}
     customer = Customer(user_id=user.pk if user.is_authenticated else None, email=email)
     try:
         voucher = (
@@ -376,15 +377,6 @@ def _place_order(
     enqueue_on_commit(CONFIRMATION_TASK, order.pk)
     _publish_on_commit(order, previous_status=None)
     return order
-
-
-def _price_now(variant, sales: list[RunningSale]) -> Decimal:
-    """What the buyer pays for ``variant`` under the sales running now."""
-    row = VariantRow(
-        variant.pk, variant.product_id, variant.product.category_id, variant.price
-    )
-    on_sale = sale_price_of(row, sales)
-    return variant.price if on_sale is None else on_sale
 
 
 def _order_create(**fields) -> Order:
