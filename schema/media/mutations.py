@@ -84,21 +84,12 @@ class MediaMutation:
                 )
                 for i, v in enumerate(variant_ids or [])
             ]
-            product = Product.objects.filter(pk=pk).first()
-            if product is None:
-                raise CatalogError(
-                    ErrorCode.NOT_FOUND, "No such product.", field="productId"
-                )
-            if not hasattr(image, "read"):
-                raise CatalogError(
-                    ErrorCode.INVALID, "Send the image as a file part.", field="image"
-                )
-            services.media_create(
-                product=product, upload=image, alt=alt or "", variant_ids=variants
+            media = services.media_create_by_id(
+                product_id=pk, upload=image, alt=alt or "", variant_ids=variants
             )
         except CatalogError as error:
             return ProductMediaPayload(errors=user_errors(error))
-        return ProductMediaPayload(product_id=product.pk)
+        return ProductMediaPayload(product_id=media.product_id)
 
     @strawberry.mutation(
         description="Delete a product image (Image.id).",

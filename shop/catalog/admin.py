@@ -242,11 +242,8 @@ class ProductMediaForm(forms.ModelForm):
         media = super().save(commit=False)
         if self.prepared is not None:
             media_store(self.prepared)
-            media.image = self.prepared.name
-            media.digest = self.prepared.digest
-            media.format = self.prepared.format
-            media.width = self.prepared.width
-            media.height = self.prepared.height
+            for name, value in self.prepared.fields.items():
+                setattr(media, name, value)
         if commit:
             media.save()
             self.save_m2m()

@@ -86,6 +86,17 @@ class Prepared:
     def name(self) -> str:
         return f"products/{self.digest}/original.{EXTENSIONS[self.format]}"
 
+    @property
+    def fields(self) -> dict:
+        """ProductMedia's columns for this image (stored with media_store)."""
+        return {
+            "image": self.name,
+            "digest": self.digest,
+            "format": self.format,
+            "width": self.width,
+            "height": self.height,
+        }
+
 
 def pillow_configure() -> None:
     """Pillow's decompression-bomb check at the pixel cap, as an error: an image
@@ -168,7 +179,10 @@ def _flattened(image: Image.Image) -> Image.Image:
 def image_prepared(upload) -> Prepared:
     """An uploaded file (a Django UploadedFile, or bytes) checked and made safe;
     CatalogError INVALID (field "image") when it is not an accepted image, is over
-    the byte or pixel cap."""
+    the byte or pixel cap, or is not a file at all (a string where a file part
+    was expected)."""
+    if not isinstance(upload, bytes) and not hasattr(upload, "read"):
+        raise _refused("Send the image as a file part.")
     size = len(upload) if isinstance(upload, bytes) else upload.size
     if size > settings.MEDIA_MAX_BYTES:
         most = settings.MEDIA_MAX_BYTES / (1024 * 1024)
@@ -194,6 +208,15 @@ def image_prepared(upload) -> Prepared:
 # ---------------------------------------------------------------- services
 
 
+def media_create_by_id(*, product_id: int, **kwargs) -> ProductMedia:
+    """``media_create`` for the product ``product_id`` (CatalogError NOT_FOUND,
+    field productId, when there is none)."""
+    product = Product.objects.filter(pk=product_id).first()
+    if product is None:
+        raise CatalogError(ErrorCode.NOT_FOUND, "No such product.", field="productId")
+    return media_create(product=product, **kwargs)
+
+
 @transaction.atomic
 def media_create(
     *,
@@ -217,15 +240,11 @@ def media_create(
             ErrorCode.NOT_FOUND, "Not a variant of this product.", field="variantIds"
         )
     prepared = image_prepared(upload)
-    name = media_store(prepared)
+    media_store(prepared)
     last = product.media.order_by("-sort_order").values_list("sort_order", flat=True)
     media = ProductMedia.objects.create(
         product=product,
-        image=name,
-        digest=prepared.digest,
-        format=prepared.format,
-        width=prepared.width,
-        height=prepared.height,
+        **prepared.fields,
         alt=alt,
         sort_order=(last.first() or 0) + 1 if last.exists() else 0,
     )
@@ -274,11 +293,16 @@ def media_delete(*, media_id: int) -> Product | None:
 
 
 def rendition_size(size: int | None, longest: int) -> int:
-    """The list size a request for ``size`` gets: the smallest of SIZES at least
-    as large (the largest when none is), the original's longest side's when
-    ``size`` is None."""
-    wanted = longest if size is None else size
-    return next((s for s in SIZES if s >= wanted), SIZES[-1])
+    """The list size a request for ``size`` gets, for an original whose longest
+    side is ``longest``: the smallest of SIZES at least as large (the largest
+    when none is), never above the one the original itself gets (sizes above
+    the original are the original's: nothing is upscaled)."""
+
+    def rounded_up(wanted: int) -> int:
+        return next((s for s in SIZES if s >= wanted), SIZES[-1])
+
+    own = rounded_up(longest)
+    return own if size is None else min(rounded_up(size), own)
 
 
 def rendition_name(digest: str, size: int, extension: str) -> str:
@@ -340,9 +364,12 @@ def renditions_make(media_id: int) -> int:
     media = ProductMedia.objects.filter(pk=media_id).first()
     if media is None:
         return 0
-    largest = rendition_size(None, max(media.width, media.height))
+    longest = max(media.width, media.height)
+    largest = rendition_size(None, longest)
     if isinstance(default_storage, FileSystemStorage):
-        wanted = [(min(size, largest), kind) for size, kind in EAGER_RENDITIONS]
+        wanted = [
+            (rendition_size(size, longest), kind) for size, kind in EAGER_RENDITIONS
+        ]
     else:
         kinds = {"WEBP", "JPEG", media.format} | ({"AVIF"} if AVIF_SUPPORTED else set())
         wanted = [
@@ -364,7 +391,6 @@ def media_url(media: ProductMedia, size: int | None, kind: str | None) -> str:
         return default_storage.url(media.image.name)
     chosen = format_of(kind, media.format)
     key = rendition_size(size, max(media.width, media.height))
-    key = min(key, rendition_size(None, max(media.width, media.height)))
     return default_storage.url(rendition_name(media.digest, key, EXTENSIONS[chosen]))
 
 

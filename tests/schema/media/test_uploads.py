@@ -30,6 +30,11 @@ def product(db):
     )
 
 
+def stored(media_storage) -> list:
+    """The files the storage holds: a refused upload leaves none."""
+    return [p for p in media_storage.rglob("*") if p.is_file()]
+
+
 def gid(product) -> str:
     return to_base64("Product", product.pk)
 
@@ -92,6 +97,7 @@ def test_anything_but_an_accepted_image_is_refused_by_its_content(
         ("image", "INVALID")
     ], what
     assert ProductMedia.objects.count() == 0
+    assert stored(media_storage) == []
 
 
 def test_an_image_over_the_byte_cap_is_refused(
@@ -105,6 +111,7 @@ def test_an_image_over_the_byte_cap_is_refused(
     payload = created(upload(out.getvalue(), product_id=gid(product), user=editor))
     assert payload["errors"][0]["code"] == "INVALID"
     assert "MiB" in payload["errors"][0]["message"]
+    assert (ProductMedia.objects.count(), stored(media_storage)) == (0, [])
 
 
 def test_a_body_far_over_the_cap_is_refused_before_it_is_read(
@@ -113,6 +120,7 @@ def test_a_body_far_over_the_cap_is_refused_before_it_is_read(
     settings.MEDIA_MAX_BYTES = 1000
     response = upload(b"x" * (2 * 1024 * 1024), product_id=gid(product), user=editor)
     assert response.status_code == 413
+    assert (ProductMedia.objects.count(), stored(media_storage)) == (0, [])
 
 
 def test_a_pixel_bomb_is_refused_before_it_is_decoded(
@@ -126,6 +134,7 @@ def test_a_pixel_bomb_is_refused_before_it_is_decoded(
     assert payload["errors"][0]["code"] == "INVALID"
     assert "megapixels" in payload["errors"][0]["message"]
     assert ProductMedia.objects.count() == 0
+    assert stored(media_storage) == []
 
 
 def test_exif_with_gps_is_stripped_and_the_orientation_applied(
@@ -182,6 +191,7 @@ def test_the_image_can_show_some_of_the_product_s_variants(
         )
     )
     assert refused["errors"][0]["code"] == "NOT_FOUND"
+    assert ProductMedia.objects.count() == 1  # only the first
 
 
 def test_only_staff_who_may_change_products_upload(media_storage, product, staff_user):
@@ -192,6 +202,7 @@ def test_only_staff_who_may_change_products_upload(media_storage, product, staff
     reader = upload(image_bytes(), product_id=gid(product), user=staff_user).json()
     assert reader["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert ProductMedia.objects.count() == 0
+    assert stored(media_storage) == []
 
 
 def test_a_multipart_request_without_a_preflight_header_is_refused(
@@ -203,6 +214,7 @@ def test_a_multipart_request_without_a_preflight_header_is_refused(
     assert response.status_code == 400
     assert b"Apollo-Require-Preflight" in response.content
     assert ProductMedia.objects.count() == 0
+    assert stored(media_storage) == []
 
 
 def test_more_files_than_allowed_are_refused(media_storage, editor, product, settings):
