@@ -218,19 +218,29 @@ def register_if_it_ran(
 
 
 @functools.lru_cache(maxsize=settings.GRAPHQL_DOCUMENT_CACHE_SIZE)
-def operation_type(document: str, operation_name: str | None) -> str | None:
-    """ "query", "mutation" or "subscription": the operation ``operation_name``
-    selects in ``document`` (its first operation without a name); None when the
-    document does not parse or has no such operation (execution reports that)."""
+def operations(document: str) -> tuple[OperationDefinitionNode, ...] | None:
+    """The operations ``document`` defines, parsed once per process (within
+    GRAPHQL_MAX_TOKENS); None when it does not parse (execution reports that)."""
     try:
         parsed = parse(
             document, no_location=True, max_tokens=settings.GRAPHQL_MAX_TOKENS
         )
     except GraphQLError:
         return None
-    for definition in parsed.definitions:
-        if not isinstance(definition, OperationDefinitionNode):
-            continue
+    return tuple(
+        d for d in parsed.definitions if isinstance(d, OperationDefinitionNode)
+    )
+
+
+@functools.lru_cache(maxsize=settings.GRAPHQL_DOCUMENT_CACHE_SIZE)
+def operation_type(document: str, operation_name: str | None) -> str | None:
+    """ "query", "mutation" or "subscription": the operation ``operation_name``
+    selects in ``document`` (its first operation without a name); None when the
+    document does not parse or has no such operation (execution reports that)."""
+    found = operations(document)
+    if found is None:
+        return None
+    for definition in found:
         if operation_name is None or (
             definition.name is not None and definition.name.value == operation_name
         ):

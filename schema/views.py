@@ -1,13 +1,11 @@
 """The HTTP endpoint: POST JSON, GET for GraphiQL in a browser."""
 
-import functools
 import json
 import re
 
 from cross_web import HTTPException  # what strawberry's views raise for a 400
 from django.conf import settings
 from django.http import HttpResponse
-from graphql import GraphQLError, OperationDefinitionNode, parse
 from strawberry.django.views import GraphQLView
 
 from schema import persisted
@@ -248,24 +246,16 @@ def wants_graphql_response(request) -> bool:
     return "application/graphql-response+json" in request.headers.get("Accept", "")
 
 
-@functools.lru_cache(maxsize=256)
-def _operation_count(document: str) -> int:
-    try:
-        parsed = parse(document)
-    except GraphQLError:
-        return 0  # strawberry reports the syntax error
-    return sum(isinstance(d, OperationDefinitionNode) for d in parsed.definitions)
-
-
 def several_operations(document: str | None) -> bool:
     """Whether a document defines more than one operation (then the request must
     name one). Only documents mentioning two operation keywords or braces at top
-    level are parsed, once per process each."""
+    level are parsed (once per process each, shared with the persisted-query
+    checks: schema.persisted.operations)."""
     if not document or document.count("{") < 2:
         return False
     if len(_OPERATION_WORDS.findall(document)) + document.lstrip().startswith("{") < 2:
         return False
-    return _operation_count(document) > 1
+    return len(persisted.operations(document) or ()) > 1
 
 
 _OPERATION_WORDS = re.compile(r"\b(?:query|mutation|subscription)\b")
