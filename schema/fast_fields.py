@@ -53,6 +53,15 @@ from strawberry_django.relay.utils import resolve_model_id
 LEAF = "_shop_leaf"
 # The field's own resolver, which a fast one falls back to.
 SLOW = "_shop_slow"
+# The fast resolver's read: the value from memory, or MISSING (schema.plans reads
+# values with it and calls the resolver only when it answers MISSING).
+READ = "_shop_read"
+# What the fast resolver reads: ("column", attname), ("annotation", name),
+# ("attribute", name), ("id", model), ("relation", descriptor) or ("list",
+# descriptor); and the strawberry field it answers (schema.plans reads both).
+KIND = "_shop_kind"
+FIELD = "_shop_field"
+MISSING = object()
 
 
 class LeafMiddlewareManager(MiddlewareManager):
@@ -68,71 +77,78 @@ class LeafMiddlewareManager(MiddlewareManager):
             return super().get_field_resolver(field_resolver)
 
 
-def _leaf(resolve: Callable[..., Any], slow: Callable[..., Any]) -> Callable[..., Any]:
+def _leaf(
+    read: Callable[[Any], Any],
+    slow: Callable[..., Any],
+    kind: tuple[str, Any],
+    field: StrawberryField,
+) -> Callable[..., Any]:
+    def resolve(root, info):
+        value = read(root)
+        return slow(root, info) if value is MISSING else value
+
     setattr(resolve, LEAF, True)
     setattr(resolve, SLOW, slow)
+    setattr(resolve, READ, read)
+    setattr(resolve, KIND, kind)
+    setattr(resolve, FIELD, field)
     return resolve
 
 
-def _column(name: str, slow: Callable[..., Any]) -> Callable[..., Any]:
-    def resolve(root, info):
+def _column(name: str) -> Callable[[Any], Any]:
+    def read(root):
         try:
             return root.__dict__[name]
         except (KeyError, AttributeError):
-            return slow(root, info)
+            return MISSING
 
-    return _leaf(resolve, slow)
-
-
-def _attribute(name: str, slow: Callable[..., Any]) -> Callable[..., Any]:
-    def resolve(root, info):
-        try:
-            return getattr(root, name)
-        except AttributeError:
-            return slow(root, info)
-
-    return _leaf(resolve, slow)
+    return read
 
 
-def _cached_relation(name: str, slow: Callable[..., Any]) -> Callable[..., Any]:
-    def resolve(root, info):
+def _attribute(name: str) -> Callable[[Any], Any]:
+    def read(root):
+        return getattr(root, name, MISSING)
+
+    return read
+
+
+def _cached_relation(name: str) -> Callable[[Any], Any]:
+    def read(root):
         try:
             return root._state.fields_cache[name]
         except (KeyError, AttributeError):
-            return slow(root, info)
+            return MISSING
 
-    return _leaf(resolve, slow)
+    return read
 
 
-def _prefetched_list(name: str, slow: Callable[..., Any]) -> Callable[..., Any]:
-    def resolve(root, info):
+def _prefetched_list(name: str) -> Callable[[Any], Any]:
+    def read(root):
         try:
             rows = root._prefetched_objects_cache[name]
         except (KeyError, AttributeError):
-            return slow(root, info)
+            return MISSING
         # Rows the optimizer prefetched went through the type's get_queryset
         # already: strawberry-django hands them out as they are.
         if rows._result_cache is None or not is_optimized_by_prefetching(rows):
-            return slow(root, info)
+            return MISSING
         return rows
 
-    return _leaf(resolve, slow)
+    return read
 
 
-def _global_id(
-    type_name: str, model: type[models.Model], slow: Callable[..., Any]
-) -> Callable[..., Any]:
+def _global_id(type_name: str, model: type[models.Model]) -> Callable[[Any], Any]:
     attname = model._meta.pk.attname
 
-    def resolve(root, info):
+    def read(root):
         if type(root) is not model:
-            return slow(root, info)
+            return MISSING
         try:
             return to_base64(type_name, root.__dict__[attname])
         except KeyError:
-            return slow(root, info)
+            return MISSING
 
-    return _leaf(resolve, slow)
+    return read
 
 
 def _plain_field(field: StrawberryField, graphql_field: GraphQLField) -> bool:
@@ -143,6 +159,17 @@ def _plain_field(field: StrawberryField, graphql_field: GraphQLField) -> bool:
         and isinstance(
             get_nullable_type(graphql_field.type), GraphQLScalarType | GraphQLEnumType
         )
+    )
+
+
+def _plain_attribute(field: StrawberryField, graphql_field: GraphQLField) -> bool:
+    """An attribute of a plain strawberry type (``Money.amount``, an edge's
+    ``node``): no resolver, arguments or extensions, not a Django field."""
+    return (
+        not isinstance(field, StrawberryDjangoField)
+        and field.base_resolver is None
+        and not field.extensions
+        and not graphql_field.args
     )
 
 
@@ -181,33 +208,55 @@ def _fast_resolver(
     model = getattr(model, "model", None)
     if graphql_name == "id" and field.base_resolver is not None:
         if model is not None and _default_node_id(definition.origin):
-            return _global_id(definition.name, model, slow)
+            return _leaf(
+                _global_id(definition.name, model), slow, ("id", model), field
+            )
         return None
     if slow is None:
         return None
     if model is not None and _relation(field, graphql_field):
         descriptor = getattr(model, field.django_name or field.python_name, None)
         if type(descriptor) is ForwardManyToOneDescriptor:
-            return _cached_relation(descriptor.field.cache_name, slow)
+            return _leaf(
+                _cached_relation(descriptor.field.cache_name),
+                slow,
+                ("relation", descriptor),
+                field,
+            )
         if type(descriptor) is ReverseManyToOneDescriptor and not (
             field.is_connection or field.is_paginated
         ):
-            return _prefetched_list(descriptor.field.remote_field.cache_name, slow)
+            return _leaf(
+                _prefetched_list(descriptor.field.remote_field.cache_name),
+                slow,
+                ("list", descriptor),
+                field,
+            )
+    if model is None and _plain_attribute(field, graphql_field):
+        return _leaf(
+            _attribute(field.python_name),
+            slow,
+            ("attribute", field.python_name),
+            field,
+        )
     if not _plain_field(field, graphql_field):
         return None
     if model is None:
-        if isinstance(field, StrawberryDjangoField):
-            return None
-        return _attribute(field.python_name, slow)
+        return None
     if not isinstance(field, StrawberryDjangoField):
         return None
     name = field.django_name or field.python_name
     descriptor = getattr(model, name, None)
     if type(descriptor) is DeferredAttribute:
-        return _column(descriptor.field.attname, slow)
+        return _leaf(
+            _column(descriptor.field.attname),
+            slow,
+            ("column", descriptor.field.attname),
+            field,
+        )
     store = getattr(field, "store", None)
     if descriptor is None and store is not None and store.annotate:
-        return _column(name, slow)
+        return _leaf(_column(name), slow, ("annotation", name), field)
     return None
 
 

@@ -28,6 +28,7 @@ from schema.cart.resolvers import SERVICE_UNAVAILABLE
 from schema.extensions import INTERNAL, error_code
 from schema.fast_fields import LeafMiddlewareManager
 from schema.metrics import OperationMetrics
+from schema.plans import PlanExecutionContext
 from shop.core.logs import (
     LogScope,
     current_scope,
@@ -120,6 +121,7 @@ class ShopSchema(strawberry.Schema):
 
     def __init__(self, *args, **kwargs) -> None:
         kwargs["extensions"] = [*kwargs.get("extensions", ()), OperationMetrics]
+        kwargs.setdefault("execution_context_class", PlanExecutionContext)
         super().__init__(*args, **kwargs)
 
     def _get_middleware_manager(self, extensions):

@@ -562,6 +562,11 @@ GRAPHQL_MAX_PAGE_SIZE = 100
 # Documents (by text) whose parse and validation each process keeps, so a
 # storefront's repeated queries skip both; least recently used ones go first.
 GRAPHQL_DOCUMENT_CACHE_SIZE = env.int("GRAPHQL_DOCUMENT_CACHE_SIZE", default=256)
+# A query seen this many times in a process (a persisted query at once) is
+# executed as a plan compiled for it (schema.plans): the same answer, byte for
+# byte, with graphql-core's per-field work done once. false: never.
+GRAPHQL_PLANS = env.bool("GRAPHQL_PLANS", default=True)
+GRAPHQL_PLAN_AFTER = env.int("GRAPHQL_PLAN_AFTER", default=2)
 # Introspection (__schema, __type) answers by default: the schema is public (the
 # SDL is in the repository) and storefront code generators and GraphiQL need it.
 # Off, such queries are refused with GRAPHQL_VALIDATION_FAILED.

@@ -205,6 +205,33 @@ def _row_recorder(parent_column: str | None, parent: str | None, own: str):
     return tag_of
 
 
+def values_tag(model, row, prefix: str = "") -> str | None:
+    """The tag a row of ``model`` read as values (``row[prefix + column]``)
+    records, by the same rule as an instance (None: the model records none)."""
+    rule = _ROW_TAGS.get(model._meta.label)
+    if rule is None:
+        return None
+    parent_column, parent, own = rule
+    if parent_column is not None:
+        parent_id = row.get(prefix + parent_column)
+        if parent_id is not None:
+            return f"{parent}-{parent_id}"
+    return f"{own}-{row[prefix + model._meta.pk.attname]}"
+
+
+def values_taggable(model) -> bool:
+    """Whether ``values_tag`` tags ``model``'s rows as its instances tag
+    themselves (true too for a model whose instances record nothing)."""
+    return model._meta.label in _ROW_TAGS or not getattr(
+        model, "_shop_cache_tagged", False
+    )
+
+
+def tags_collecting() -> bool:
+    """Whether an answer's tags are being collected now."""
+    return _collecting.get() is not None
+
+
 def _user_tag(instance) -> str:
     return f"user-{instance.pk}"
 

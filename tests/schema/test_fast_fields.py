@@ -18,6 +18,7 @@ from schema.fast_fields import (
     SLOW,
     LeafMiddlewareManager,
     _cached_relation,
+    _leaf,
     _prefetched_list,
     fast_leaves,
 )
@@ -132,7 +133,8 @@ def test_a_column_not_loaded_is_loaded_by_the_fields_own_resolver(db, catalog):
 def test_a_relation_not_loaded_is_loaded_by_the_fields_own_resolver(db, catalog):
     assigned = AssignedAttribute.objects.filter(variant__isnull=False).first()
     asked = []
-    value = _cached_relation("value", lambda root, info: asked.append(root) or "own")
+    own = lambda root, info: asked.append(root) or "own"  # noqa: E731
+    value = _leaf(_cached_relation("value"), own, ("relation", None), None)
 
     loaded = AssignedAttribute.objects.select_related("value").get(pk=assigned.pk)
     with CaptureQueriesContext(connection) as queries:
@@ -223,9 +225,8 @@ def test_permissions_resolvers_and_arguments_keep_the_full_path():
 
 def test_a_list_the_optimizer_did_not_prefetch_is_left_to_its_own_resolver(db, catalog):
     asked = []
-    variants = _prefetched_list(
-        "variants", lambda root, info: asked.append(root) or "own"
-    )
+    own = lambda root, info: asked.append(root) or "own"  # noqa: E731
+    variants = _leaf(_prefetched_list("variants"), own, ("list", None), None)
     # Prefetched by plain Django: the type's visibility rules (get_queryset) were
     # not applied to these rows, so the field's own resolver decides.
     prefetched = Product.objects.prefetch_related("variants").order_by("pk").first()
