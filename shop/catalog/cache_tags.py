@@ -207,7 +207,8 @@ def _row_recorder(parent_column: str | None, parent: str | None, own: str):
 
 def values_tag(model, row, prefix: str = "") -> str | None:
     """The tag a row of ``model`` read as values (``row[prefix + column]``)
-    records, by the same rule as an instance (None: the model records none)."""
+    records, by the same rule as an instance (None: the model records none, or
+    the row is a join that found none)."""
     rule = _ROW_TAGS.get(model._meta.label)
     if rule is None:
         return None
@@ -216,7 +217,8 @@ def values_tag(model, row, prefix: str = "") -> str | None:
         parent_id = row.get(prefix + parent_column)
         if parent_id is not None:
             return f"{parent}-{parent_id}"
-    return f"{own}-{row[prefix + model._meta.pk.attname]}"
+    pk = row[prefix + model._meta.pk.attname]
+    return None if pk is None else f"{own}-{pk}"
 
 
 def values_taggable(model) -> bool:

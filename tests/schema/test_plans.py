@@ -13,15 +13,16 @@ documents must really be served by their plan, not abandoned to graphql-core.
 import ast
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import graphql
 import hypothesis_graphql
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 from graphql_jwt.shortcuts import get_token
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, given, note, seed, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import nodes
 from strawberry.relay import to_base64
@@ -120,33 +121,14 @@ def with_typenames(text: str) -> str:
     """The document as Apollo Client sends it: __typename in every selection."""
 
     class AddTypename(graphql.Visitor):
-        def leave_selection_set(self, node, *_):
-            if any(
+        def leave_selection_set(self, node, _key, parent, *_):
+            if isinstance(parent, graphql.OperationDefinitionNode) or any(
                 isinstance(s, graphql.FieldNode) and s.name.value == "__typename"
                 for s in node.selections
             ):
-                return None
+                return None  # the root type gets none from Apollo
             typename = graphql.FieldNode(name=graphql.NameNode(value="__typename"))
             return graphql.SelectionSetNode(selections=(*node.selections, typename))
-
-        def leave_operation_definition(self, node, *_):
-            # the operation's own selection (the root type) gets none from Apollo
-            return graphql.OperationDefinitionNode(
-                operation=node.operation,
-                name=node.name,
-                variable_definitions=node.variable_definitions,
-                directives=node.directives,
-                selection_set=graphql.SelectionSetNode(
-                    selections=tuple(
-                        s
-                        for s in node.selection_set.selections
-                        if not (
-                            isinstance(s, graphql.FieldNode)
-                            and s.name.value == "__typename"
-                        )
-                    )
-                ),
-            )
 
     return graphql.print_ast(graphql.visit(graphql.parse(text), AddTypename()))
 
@@ -318,17 +300,17 @@ def ask(settings, outcomes, query, variables, authorization, operation_name=None
     headers = {"HTTP_AUTHORIZATION": authorization} if authorization else {}
     answers = []
     for planned in (False, True):
-        settings.GRAPHQL_PLANS = planned
         plans.PLANS.clear()
         before = len(outcomes)
         tags, token = cache_tags.start_collecting()
         try:
-            response = Client().post(
-                "/graphql/",
-                json.dumps(body),
-                content_type="application/json",
-                **headers,
-            )
+            with override_settings(GRAPHQL_PLANS=planned):
+                response = Client().post(
+                    "/graphql/",
+                    json.dumps(body),
+                    content_type="application/json",
+                    **headers,
+                )
         finally:
             cache_tags.stop_collecting(token)
         outcome = outcomes[before] if len(outcomes) > before else None
@@ -336,9 +318,16 @@ def ask(settings, outcomes, query, variables, authorization, operation_name=None
     return answers
 
 
+# Each request has its own id (in INTERNAL_SERVER_ERROR and SERVICE_UNAVAILABLE).
+REQUEST_ID = re.compile(rb'"requestId":"[0-9a-f]{32}"')
+
+
 def assert_same(plain: Answer, planned: Answer, where: str) -> None:
     assert plain.outcome is None, where
-    assert (planned.status, planned.body) == (plain.status, plain.body), where
+    assert (planned.status, REQUEST_ID.sub(b"", planned.body)) == (
+        plain.status,
+        REQUEST_ID.sub(b"", plain.body),
+    ), where
     assert planned.tags <= plain.tags, (where, planned.tags - plain.tags)
 
 
@@ -549,23 +538,43 @@ def _scalars(shop: Shop) -> dict:
     }
 
 
-@settings(
+# 1,000 documents in four parts of 250, each from its own seed (parallel workers
+# take one each).
+GENERATED = settings(
     deadline=None,
-    derandomize=True,
     database=None,
-    max_examples=1000,
+    max_examples=250,
     suppress_health_check=list(HealthCheck),
 )
-@given(data=st.data())
-def test_generated_queries_answer_the_same_planned(shop, settings, outcomes, data):
-    document = data.draw(
-        hypothesis_graphql.queries(
-            graphql.build_schema(schema.as_str()),
-            custom_scalars=_scalars(shop),
-            allow_x00=False,
-        )
+SERVED_SDL = graphql.build_schema(schema.as_str())
+
+
+@pytest.mark.parametrize("part", [1, 2, 3, 4])
+def test_generated_queries_answer_the_same_planned(shop, settings, outcomes, part):
+    """Generated queries (hypothesis-graphql) with the shop's ids, slugs and SKUs
+    as arguments, each as one of the viewers."""
+    queries = hypothesis_graphql.queries(
+        SERVED_SDL,
+        # node (an interface) is never planned: graphql-core answers it
+        fields=[name for name in SERVED_SDL.query_type.fields if name != "node"],
+        custom_scalars=_scalars(shop),
+        allow_x00=False,
     )
-    viewer = data.draw(st.sampled_from(sorted(shop.viewers)), label="viewer")
-    note(document)
-    plain, planned = ask(settings, outcomes, document, {}, shop.viewers[viewer])
-    assert_same(plain, planned, document)
+
+    @GENERATED
+    @seed(part)
+    @given(data=st.data())
+    def check(data):
+        document = data.draw(queries)
+        viewer = data.draw(st.sampled_from(sorted(shop.viewers)), label="viewer")
+        note(document)
+        plain, planned = ask(settings, outcomes, document, {}, shop.viewers[viewer])
+        assert_same(plain, planned, document)
+        # the plan gives up only on what graphql-core answers with an error
+        if planned.outcome == "abandoned":
+            assert json.loads(planned.body).get("errors"), document
+
+    check()
+    # random arguments make most answers errors (both id and slug, unknown cart
+    # tokens...): about a fifth are served by their plan whole
+    assert outcomes.count("planned") >= 25, Counter(outcomes)
