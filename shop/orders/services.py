@@ -195,13 +195,15 @@ def checkout_complete(
         if earlier := _earlier_order(buyer_key, idempotency_key):
             return earlier
         raise
-    # An order placed with this key, or from this state of the cart (a double
-    # click, a retry reading the cart before the first request emptied it): that
-    # order (one query for both).
-    if earlier := _earlier_order(buyer_key, idempotency_key, cart.revision):
-        return earlier
     if not cart.quantities:
+        # A retry whose first request has emptied the cart: its order.
+        if earlier := _earlier_order(buyer_key, idempotency_key, cart.revision):
+            return earlier
         raise OrderError(ErrorCode.CART_EMPTY, "The cart is empty.", field="cartToken")
+    # An order placed with this key, or from this state of the cart (a double
+    # click, a retry reading the cart before the first request emptied it) is
+    # found under the locks (_place_order), where a concurrent request's is too:
+    # one lookup on the way that places an order, not a second one before.
 
     if voucher_code is None:
         voucher_code = cart.voucher_code
