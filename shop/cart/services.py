@@ -37,7 +37,8 @@ TOKEN_UNKNOWN = (
 
 @dataclass(frozen=True)
 class CartSnapshot:
-    """A cart as read now: its lines priced at current catalog prices."""
+    """A cart as read now: its lines priced at current catalog prices (no prices
+    for checkout's read: cart_checkout_lines)."""
 
     key: CartKey
     quantities: dict[int, int] = field(default_factory=dict)  # variant id -> qty
@@ -162,10 +163,13 @@ def _snapshot(
     key: CartKey,
     known: dict[int, tuple[int, VariantRow]] | None = None,
     state: store.CartState | None = None,
+    *,
+    priced: bool = True,
 ) -> CartSnapshot:
     """The cart as stored, or as ``state`` (what a write just left). ``known``:
     variants this request has just read with _published_variants (a write's own
-    lines), not read again."""
+    lines), not read again. ``priced=False``: no prices (and no sales read), for
+    a caller that prices the lines itself."""
     state = state or store.cart_read(key)
     if state is None:
         if key.token is not None:  # a guest token that is unknown or expired
@@ -180,11 +184,15 @@ def _snapshot(
     store.lines_drop(key, gone)
     # What the buyer pays now: the sales running at this moment (one query
     # without sales), never a stored price that a boundary may have passed.
-    sales = running_sales() if variants else []
+    sales = running_sales() if variants and priced else []
     return CartSnapshot(
         key=key,
         quantities={v: q for v, q in sorted(quantities.items()) if v in variants},
-        prices={v: paid_price(row, sales) for v, (_, row) in variants.items()},
+        prices=(
+            {v: paid_price(row, sales) for v, (_, row) in variants.items()}
+            if priced
+            else {}
+        ),
         revision=state.revision,
         voucher_code=state.voucher_code,
     )
@@ -355,11 +363,13 @@ def cart_clear(*, user, token: str | None) -> CartSnapshot:
 
 
 def cart_checkout_lines(*, user, token: str | None) -> CartSnapshot:
-    """The cart a checkout buys: the request's cart, priced now (may be empty).
+    """The cart a checkout buys: the request's cart, its lines of published
+    variants (may be empty), without prices: checkout prices them under its row
+    locks with the sales running then, so reading the sales here too was waste.
 
     A guest must name it (REQUIRED / INVALID_TOKEN otherwise).
     """
-    return _snapshot(_existing_key(user=user, token=token))
+    return _snapshot(_existing_key(user=user, token=token), priced=False)
 
 
 def cart_purchased_remove(*, key: CartKey, quantities: dict[int, int]) -> None:

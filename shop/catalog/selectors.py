@@ -110,13 +110,25 @@ def category_roots() -> QuerySet[Category]:
     return Category.objects.filter(parent__isnull=True)
 
 
-def category_children() -> dict[int, list[int]]:
-    """The category tree as parent id -> child ids (one query), for code that
-    walks several subtrees in Python (sales, vouchers)."""
+def category_edges() -> QuerySet[Category]:
+    """The category tree's edges as ``(parent id, child id)`` rows, unordered: a
+    query to read alone (``category_children``) or inside another one."""
+    return (
+        Category.objects.filter(parent__isnull=False)
+        .order_by()
+        .values_list("parent_id", "id")
+    )
+
+
+def category_children(
+    edges: Iterable[tuple[int, int]] | None = None,
+) -> dict[int, list[int]]:
+    """The category tree as parent id -> child ids (one query, or none given the
+    ``category_edges`` rows), for code that walks several subtrees in Python
+    (sales, vouchers)."""
     children: dict[int, list[int]] = {}
-    for pk, parent in Category.objects.values_list("id", "parent_id"):
-        if parent is not None:
-            children.setdefault(parent, []).append(pk)
+    for parent, pk in category_edges() if edges is None else edges:
+        children.setdefault(parent, []).append(pk)
     return children
 
 

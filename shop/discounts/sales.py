@@ -9,7 +9,7 @@ half-up to the currency's minor unit; a fixed one never goes below 0. A sale tha
 would not lower the price leaves the variant off sale.
 
 **The plain path** computes that from the sales at a moment: ``running_sales(at)``
-(at most three queries) and ``sale_prices(rows, sales)``. Money (the cart's prices,
+(at most two queries) and ``sale_prices(rows, sales)``. Money (the cart's prices,
 its estimate, checkout) always takes it at the moment of the request, so nobody
 pays a sale price after its sale ends, even by a second.
 
@@ -34,12 +34,16 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Min, Q, Subquery, Value
+from django.db.models import Exists, Min, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from shop.catalog import cache_tags
-from shop.catalog.selectors import category_children, with_descendants
+from shop.catalog.selectors import (
+    category_children,
+    category_edges,
+    with_descendants,
+)
 from shop.discounts.models import DiscountKind, Sale, SalesApplied
 from shop.orders.totals import minor_unit
 
@@ -88,7 +92,8 @@ def running(at: datetime) -> Q:
 
 def running_sales(at: datetime | None = None) -> list[RunningSale]:
     """The sales running at ``at`` (now), with what each covers: one query
-    without sales, three with sales on categories."""
+    without sales, two with sales (what they name, and the category tree when
+    one names a category, read together)."""
     at = at or timezone.now()
     sales = list(
         Sale.objects.filter(running(at))
@@ -101,6 +106,9 @@ def running_sales(at: datetime | None = None) -> list[RunningSale]:
     products = Sale.products.through.objects.filter(sale_id__in=ids)
     categories = Sale.categories.through.objects.filter(sale_id__in=ids)
     variants = Sale.variants.through.objects.filter(sale_id__in=ids)
+    # The tree's edges as (parent, "t", child), only when a sale names a
+    # category: a query of their own before, every checkout and cart read.
+    tree = category_edges().filter(Exists(categories)).annotate(what=Value("t"))
     targets = (
         products.annotate(what=Value("p"))
         .values_list("sale_id", "what", "product_id")
@@ -111,17 +119,20 @@ def running_sales(at: datetime | None = None) -> list[RunningSale]:
             variants.annotate(what=Value("v")).values_list(
                 "sale_id", "what", "productvariant_id"
             ),
+            tree.values_list("parent_id", "what", "id"),
             all=True,
         )
     )
     covered: dict[int, dict[str, set[int]]] = {
         sale_id: {"p": set(), "c": set(), "v": set()} for sale_id in ids
     }
+    edges = []
     for sale_id, what, target in targets:
-        covered[sale_id][what].add(target)
-    children = (
-        category_children() if any(sale["c"] for sale in covered.values()) else {}
-    )
+        if what == "t":
+            edges.append((sale_id, target))  # a parent id, not a sale's
+        else:
+            covered[sale_id][what].add(target)
+    children = category_children(edges)
     return [
         RunningSale(
             id=sale_id,

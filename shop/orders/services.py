@@ -195,33 +195,45 @@ def checkout_complete(
         if earlier := _earlier_order(buyer_key, idempotency_key):
             return earlier
         raise
-    # An order placed with this key, or from this state of the cart (a double
-    # click, a retry reading the cart before the first request emptied it): that
-    # order (one query for both).
-    if earlier := _earlier_order(buyer_key, idempotency_key, cart.revision):
-        return earlier
     if not cart.quantities:
+        # A retry whose first request has emptied the cart: its order.
+        if earlier := _earlier_order(buyer_key, idempotency_key, cart.revision):
+            return earlier
         raise OrderError(ErrorCode.CART_EMPTY, "The cart is empty.", field="cartToken")
+    # An order placed with this key, or from this state of the cart (a double
+    # click, a retry reading the cart before the first request emptied it) is
+    # found under the locks (_place_order), where a concurrent request's is too:
+    # one lookup on the way that places an order, not a second one before.
 
     if voucher_code is None:
         voucher_code = cart.voucher_code
-    try:
-        return _place_order(
-            user,
-            email,
-            address,
-            buyer_key,
-            idempotency_key,
-            cart,
-            shipping_method_id,
-            voucher_code,
-        )
-    except IntegrityError:
-        # A concurrent request with the same key or the same cart state committed
-        # first: answer its order.
-        if earlier := _earlier_order(buyer_key, idempotency_key, cart.revision):
-            return earlier
-        raise
+    for attempt in range(NUMBER_ATTEMPTS):
+        number = new_order_number()
+        try:
+            return _place_order(
+                user,
+                email,
+                address,
+                buyer_key,
+                idempotency_key,
+                cart,
+                shipping_method_id,
+                voucher_code,
+                number,
+            )
+        except IntegrityError:
+            # A concurrent request with the same key or the same cart state
+            # committed first: answer its order.
+            if earlier := _earlier_order(buyer_key, idempotency_key, cart.revision):
+                return earlier
+            # The random number was taken (40 bits: about one in a million
+            # orders per million placed): the whole transaction again under
+            # another. No savepoint around the insert, which every checkout paid
+            # for (two statements) to save a rare retry.
+            taken = Order.objects.filter(number=number).exists()
+            if not taken or attempt == NUMBER_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _earlier_order(
@@ -236,7 +248,15 @@ def _earlier_order(
         same |= Q(cart_revision=cart_revision)
     if not same:
         return None
-    return Order.objects.filter(same, buyer_key=buyer_key).order_by("pk").first()
+    # Nearly always none: ask for the id alone (the whole order is 36 columns
+    # to compile and read), and load the order only when there is one.
+    found = (
+        Order.objects.filter(same, buyer_key=buyer_key)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return None if found is None else Order.objects.get(pk=found)
 
 
 @transaction.atomic
@@ -249,6 +269,7 @@ def _place_order(
     cart: CartSnapshot,
     shipping_method_id: int | None,
     voucher_code: str,
+    number: str,
 ) -> Order:
     variants = stock_lock(cart.quantities)
     # A request with the same key or cart state that held these locks before us
@@ -342,7 +363,8 @@ def _place_order(
             "split it into several orders.",
             field="lines",
         )
-    order = _order_create(
+    order = Order.objects.create(
+        number=number,
         user=user if user.is_authenticated else None,
         email=email,
         buyer_key=buyer_key,
@@ -377,21 +399,6 @@ def _place_order(
     enqueue_on_commit(CONFIRMATION_TASK, order.pk)
     _publish_on_commit(order, previous_status=None)
     return order
-
-
-def _order_create(**fields) -> Order:
-    """Insert an order under a fresh random number, drawing again on the rare
-    collision (40 bits: about one in a million orders per million placed)."""
-    for attempt in range(NUMBER_ATTEMPTS):
-        number = new_order_number()
-        try:
-            with transaction.atomic():
-                return Order.objects.create(number=number, **fields)
-        except IntegrityError:
-            taken = Order.objects.filter(number=number).exists()
-            if not taken or attempt == NUMBER_ATTEMPTS - 1:
-                raise  # the idempotency constraint, for checkout_complete
-    raise AssertionError("unreachable")
 
 
 def _cart_settle(cart: CartSnapshot, bought: dict[int, int]) -> None:
