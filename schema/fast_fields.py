@@ -208,9 +208,7 @@ def _fast_resolver(
     model = getattr(model, "model", None)
     if graphql_name == "id" and field.base_resolver is not None:
         if model is not None and _default_node_id(definition.origin):
-            return _leaf(
-                _global_id(definition.name, model), slow, ("id", model), field
-            )
+            return _leaf(_global_id(definition.name, model), slow, ("id", model), field)
         return None
     if slow is None:
         return None

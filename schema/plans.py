@@ -36,12 +36,15 @@ the Apollo quick start, and for generated ones.
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.db.models import QuerySet
+from django.db.models.manager import BaseManager
 from graphql import (
     ExecutionContext,
     FieldNode,
@@ -67,6 +70,7 @@ from graphql.language import (
 from graphql.language.visitor import Visitor
 from graphql.pyutils import Path
 from strawberry.relay.utils import to_base64
+from strawberry.types.field import StrawberryField
 from strawberry_django.fields.field import StrawberryDjangoField
 from strawberry_django.optimizer import OptimizerConfig, _get_prefetch_queryset
 from strawberry_django.optimizer import optimizer as current_optimizer
@@ -333,6 +337,18 @@ def _executor(field: FieldPlan) -> Callable[[Run, Any, Path | None], Any]:
 
         return read_field
 
+    direct = _direct_call(field.definition)
+    if direct is not None:
+
+        def call_field(run: Run, source: Any, path: Path | None) -> Any:
+            field_path = Path(path, key, parent_name)
+            value = direct(source)
+            if not _as_strawberry_would(value):
+                value = run.resolve(field, source, field_path)
+            return complete(run, value, field_path)
+
+        return call_field
+
     def resolve_field(run: Run, source: Any, path: Path | None) -> Any:
         field_path = Path(path, key, parent_name)
         return complete(run, run.resolve(field, source, field_path), field_path)
@@ -464,6 +480,57 @@ class RowsPlan:
                 run_row(run, row, Path(path, index, None))
                 for index, row in enumerate(groups.get(key, ()))
             )
+
+
+def _direct_call(definition: Any) -> Callable[[Any], Any] | None:
+    """For a resolver that takes only its source (``self``/``root``) and has
+    nothing around it (no arguments, extensions or permissions, a plain
+    strawberry or strawberry-django field, synchronous): a call of the function
+    itself. What strawberry would still do to its result (a manager, queryset
+    or callable, an awaitable) sends the field back through ``Run.resolve``."""
+    field = definition.extensions.get("strawberry-definition") if definition else None
+    if type(field) not in (StrawberryField, StrawberryDjangoField):
+        return None
+    resolver = field.base_resolver
+    if (
+        resolver is None
+        or field.extensions
+        or definition.args
+        or resolver.arguments
+        or resolver.info_parameter is not None
+        or resolver.is_async
+    ):
+        return None
+    function = resolver.wrapped_func
+    with_self = resolver.self_parameter is not None
+    root = resolver.root_parameter.name if resolver.root_parameter else None
+    if with_self and root:
+
+        def call(source):
+            return function(source, **{root: source})
+
+    elif with_self:
+
+        def call(source):
+            return function(source)
+
+    elif root:
+
+        def call(source):
+            return function(**{root: source})
+
+    else:
+        return None
+    return call
+
+
+def _as_strawberry_would(value: Any) -> bool:
+    """Whether strawberry would hand ``value`` on as it is."""
+    return not (
+        callable(value)
+        or isinstance(value, BaseManager | QuerySet)
+        or inspect.isawaitable(value)
+    )
 
 
 def _leaf_kind(definition: Any) -> tuple[str, Any] | None:
@@ -707,6 +774,18 @@ class _Compiler:
     @staticmethod
     def _row_resolver(field: FieldPlan, complete, prefix: str):
         key, parent_name = field.key, field.parent.name
+        direct = _direct_call(field.definition)
+        if direct is not None:
+
+            def call_on_row(run: Run, row: dict, path: Path | None) -> Any:
+                field_path = Path(path, key, parent_name)
+                source = RowView(row, prefix)
+                value = direct(source)
+                if not _as_strawberry_would(value):
+                    value = run.resolve(field, source, field_path)
+                return complete(run, value, field_path)
+
+            return call_on_row
 
         def resolve_on_row(run: Run, row: dict, path: Path | None) -> Any:
             field_path = Path(path, key, parent_name)
@@ -860,5 +939,7 @@ class PlanExecutionContext(ExecutionContext):
 
 
 def _planned_at_once(context: Any) -> bool:
-    """A persisted query is a known document from its first execution."""
-    return bool(getattr(context, "persisted_query", False))
+    """A persisted query (sent by hash, or allow-listed) is a known document
+    from its first execution (schema.views marks its request)."""
+    request = getattr(context, "request", None)
+    return bool(getattr(request, "persisted_query", False))

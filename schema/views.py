@@ -3,8 +3,10 @@
 import json
 import re
 
+import orjson
 from cross_web import HTTPException  # what strawberry's views raise for a 400
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse
 from strawberry.django.views import GraphQLView
 
@@ -157,6 +159,10 @@ class ShopGraphQLView(GraphQLView):
                 for name, value in resolved.headers().items():
                     sub_response[name] = value
                 return persisted.Refused(resolved)
+            # a document sent by hash or allow-listed is known: planned at once
+            request.persisted_query = settings.GRAPHQL_PERSISTED_QUERIES_ONLY or bool(
+                (request_data.extensions or {}).get("persistedQuery")
+            )
             request_data = resolved.request_data
         if in_replica_window():
             _decide_replica_reads(request_data)
@@ -220,6 +226,12 @@ class ShopGraphQLView(GraphQLView):
         except UnicodeDecodeError as error:
             raise HTTPException(400, "The request body is not UTF-8.") from error
 
+    def encode_json(self, data: object) -> bytes:
+        """The answer as JSON in one pass of orjson (UTF-8, no spaces): the
+        same document strawberry's json.dumps wrote, non-ASCII characters as
+        themselves instead of \\u escapes, several times faster for a listing."""
+        return answer_json(data)
+
     def decode_json(self, data: str | bytes) -> object:
         try:
             decoded = super().decode_json(data)
@@ -238,6 +250,22 @@ class ShopGraphQLView(GraphQLView):
 # Error codes of a document that does not parse or validate: a request error in
 # GraphQL over HTTP (no data, a 4xx for application/graphql-response+json).
 REQUEST_ERROR_CODES = frozenset({"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED"})
+
+
+def _json_default(value: object) -> object:
+    return _DJANGO_JSON.default(value)
+
+
+_DJANGO_JSON = DjangoJSONEncoder()
+
+
+def answer_json(data: object) -> bytes:
+    """``data`` as JSON bytes; what orjson cannot write (an integer beyond 64
+    bits) is written by json.dumps as before."""
+    try:
+        return orjson.dumps(data, default=_json_default)
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
 
 
 def wants_graphql_response(request) -> bool:

@@ -5,8 +5,9 @@ usage: scripts/bench [SCENARIO ...] [--quick] [--seconds N] [--concurrency N]
                      [--workers N] [--json PATH] [--products N]
 
 Scenarios (all of them by default, in this order): listing-uncached,
-listing-cached, search, facets, product-page, cart, checkout-contention,
-subscriptions, selling-quiet, selling-1, selling-5 ("selling": the last three).
+listing-cached, search, facets, product-page, cart-query, cart,
+checkout-contention, subscriptions, selling-quiet, selling-1, selling-5
+("selling": the last three).
 
 The selling scenarios measure the response cache while the shop sells: product
 pages over a catalog of --selling-products products (2,000; ``seed_catalog`` in
@@ -127,6 +128,13 @@ FACETS = """query Facets($attributes: [AttributeFilter!]) {
     } }
   }
 }"""
+# A storefront's cart page: the guest cart's lines with each variant's product.
+CART = """query Cart($token: String) { cart(token: $token) {
+  token totalQuantity voucherCode subtotal { amount currency }
+  lines { quantity total { amount currency }
+    variant { id sku name price { amount currency } quantityAvailable
+      attributes { attribute { name } value { name } }
+      product { name slug } } } } }"""
 VARIANTS = """{ products(first: 100, filters: {inStock: true}) {
   edges { node { variants { id quantityAvailable } } } } }"""
 ADD = """mutation($token: String, $lines: [CartLineInput!]!) {
@@ -148,6 +156,7 @@ SCENARIOS = (
     "search",
     "facets",
     "product-page",
+    "cart-query",
     "cart",
     "checkout-contention",
     "subscriptions",
@@ -664,6 +673,15 @@ def scenario_product_page(run: Run, server: Server) -> dict:
     request = post_request(
         server.port, PRODUCT_PAGE, {"slug": run.demo["product_slug"]}
     )
+    return drive(server, [[request]] * run.concurrency, run.seconds, run.warmup)
+
+
+def scenario_cart_query(run: Run, server: Server) -> dict:
+    """The cart query of a guest cart holding three lines."""
+    lines = [{"variantId": v["id"], "quantity": 1} for v in run.demo["variants"][:3]]
+    added = Client(server.port).graphql(ADD, {"token": None, "lines": lines})
+    token = added["cartLinesAdd"]["cart"]["token"]
+    request = post_request(server.port, CART, {"token": token})
     return drive(server, [[request]] * run.concurrency, run.seconds, run.warmup)
 
 
@@ -1371,6 +1389,7 @@ def query_requests(run: Run) -> tuple[list[dict], list[dict]]:
             {"job": "carts", "lines": [[variant["pk"], 1]] * 4}
         )["tokens"]
         lines = [{"variantId": variant["id"], "quantity": 1}]
+        demo.append(counted("cart-query", CART, {"token": carts[0]}))
         demo.append(counted("cart-add", ADD, {"token": carts[0], "lines": lines}))
         demo.append(counted("cart-update", UPDATE, {"token": carts[0], "lines": lines}))
         demo.append(
@@ -1475,7 +1494,13 @@ SERVER_GROUPS = (
         "uncached",
         "demo",
         False,
-        ("listing-uncached", "product-page", "cart", "checkout-contention"),
+        (
+            "listing-uncached",
+            "product-page",
+            "cart-query",
+            "cart",
+            "checkout-contention",
+        ),
     ),
     ("large", "large", False, ("search", "facets")),
     ("cached", "demo", True, ("listing-cached", "subscriptions")),
@@ -1487,6 +1512,7 @@ RUNNERS = {
     "search": scenario_search,
     "facets": scenario_facets,
     "product-page": scenario_product_page,
+    "cart-query": scenario_cart_query,
     "cart": scenario_cart,
     "checkout-contention": scenario_checkout,
     "subscriptions": lambda run, server: bench_subscriptions(run, server),

@@ -11,6 +11,7 @@ documents must really be served by their plan, not abandoned to graphql-core.
 """
 
 import ast
+import hashlib
 import json
 import re
 from collections import Counter
@@ -472,6 +473,25 @@ def test_a_document_is_planned_after_it_was_seen(shop, settings, outcomes):
     ]
     assert len({a.content for a in answers}) == 1
     assert outcomes == ["planned", "planned"]
+
+
+def test_a_persisted_query_is_planned_at_its_first_execution(shop, settings, outcomes):
+    settings.GRAPHQL_PLAN_AFTER = 100
+    settings.GRAPHQL_PLANS = True
+    plans.PLANS.clear()
+    query = "{ categories { slug } }"
+    digest = hashlib.sha256(query.encode()).hexdigest()
+    body = {
+        "query": query,
+        "extensions": {"persistedQuery": {"version": 1, "sha256Hash": digest}},
+    }
+    response = Client().post("/graphql/", body, "application/json")
+    assert response.status_code == 200
+    assert b"phones" in response.content
+    assert outcomes == ["planned"]
+    # the same document as plain text waits for its executions
+    Client().post("/graphql/", {"query": query + " "}, "application/json")
+    assert outcomes == ["planned"]
 
 
 def test_include_and_skip_follow_the_variables(shop, settings, outcomes):
