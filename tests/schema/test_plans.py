@@ -365,6 +365,7 @@ def test_every_written_document_answers_the_same_planned(shop, settings, outcome
                     )
                     where = f"{origin} as {viewer}: {document} {variables}"
                     assert_same(plain, planned, where)
+                    assert b"INTERNAL_SERVER_ERROR" not in plain.body, where
                     checked += 1
                     planned_count += planned.outcome == "planned"
     assert checked >= 900
