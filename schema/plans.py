@@ -36,6 +36,7 @@ the Apollo quick start, and for generated ones.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import threading
 from collections import OrderedDict, defaultdict
@@ -856,11 +857,10 @@ class _ConditionVariables(Visitor):
 
 
 class _Entry:
-    __slots__ = ("operation", "fragments", "seen", "conditions", "plans")
+    __slots__ = ("operation", "seen", "conditions", "plans")
 
-    def __init__(self, operation: OperationDefinitionNode, fragments) -> None:
+    def __init__(self, operation: OperationDefinitionNode) -> None:
         self.operation = operation  # held: the cache is keyed by its id
-        self.fragments = fragments
         self.seen = 0
         self.conditions: tuple[str, ...] | None = None
         # per @include/@skip values: a Plan, or None when it cannot be planned
@@ -889,7 +889,7 @@ class PlanCache:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or entry.operation is not operation:
-                entry = _Entry(operation, context.fragments)
+                entry = _Entry(operation)
                 self._entries[key] = entry
                 while len(self._entries) > settings.GRAPHQL_DOCUMENT_CACHE_SIZE:
                     self._entries.popitem(last=False)
@@ -909,18 +909,19 @@ class PlanCache:
         try:
             return entry.plans[condition_key]
         except KeyError:
-            pass
+            if len(entry.plans) >= MAX_PLANS_PER_OPERATION:
+                return None  # many @include/@skip combinations: graphql-core
         try:
             plan = _Compiler(context).operation(operation)
-        except CannotPlan:
-            plan = None
-        except RecursionError:
+        except (CannotPlan, RecursionError):
             plan = None
         entry.plans[condition_key] = plan
         return plan
 
 
 PLANS = PlanCache()
+# Plans kept per operation, one per combination of its @include/@skip values.
+MAX_PLANS_PER_OPERATION = 8
 
 
 class PlanExecutionContext(ExecutionContext):
@@ -928,7 +929,11 @@ class PlanExecutionContext(ExecutionContext):
     plan (see the module), and any other operation as graphql-core does."""
 
     def execute_operation(self, operation: OperationDefinitionNode, root_value: Any):
-        if settings.GRAPHQL_PLANS and operation.operation is OperationType.QUERY:
+        if (
+            settings.GRAPHQL_PLANS
+            and operation.operation is OperationType.QUERY
+            and not _on_event_loop()
+        ):
             plan = PLANS.plan_for(self, at_once=_planned_at_once(self.context_value))
             if plan is not None:
                 try:
@@ -936,6 +941,16 @@ class PlanExecutionContext(ExecutionContext):
                 except Abandon:
                     pass
         return super().execute_operation(operation, root_value)
+
+
+def _on_event_loop() -> bool:
+    """Whether this thread runs an event loop (a query over WebSocket): a plan
+    calls resolvers synchronously, and there they answer with awaitables."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _planned_at_once(context: Any) -> bool:

@@ -21,7 +21,9 @@ from pathlib import Path
 import graphql
 import hypothesis_graphql
 import pytest
+from django.db import connection
 from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 from graphql_jwt.shortcuts import get_token
 from hypothesis import HealthCheck, given, note, seed, settings
 from hypothesis import strategies as st
@@ -449,6 +451,62 @@ def test_the_storefronts_documents_are_served_by_their_plan(
     body = json.loads(planned.body)
     assert "errors" not in body, body
     assert body["data"], body
+
+
+BOUNDED = {
+    "listing": (
+        """query L($first: Int!) { products(first: $first) { edges { node {
+          name category { name } priceRange { min { amount } }
+          attributes { value { name } }
+          variants { sku price { amount }
+            attributes { attribute { name } value { name } } } } } } }""",
+        "anonymous",
+        (2, 4),
+    ),
+    "my orders": (
+        """query O($first: Int!) { me { orders(first: $first) { edges { node {
+          number lines { sku quantity variant { sku product { name } } } } } } } }""",
+        "buyer",
+        (1, 2),
+    ),
+    "my order numbers": (
+        """query N($first: Int!) { me { orders(first: $first) {
+          edges { cursor node { number } } } } }""",
+        "buyer",
+        (1, 2),
+    ),
+}
+
+
+@pytest.mark.parametrize("planned", [False, True], ids=["graphql-core", "plan"])
+@pytest.mark.parametrize("name", BOUNDED)
+def test_a_list_is_read_with_a_bounded_number_of_queries(
+    shop, settings, outcomes, name, planned
+):
+    """As many SQL queries for a small page as for a larger one, through the
+    plan (each nested list read for every parent at once) and through
+    graphql-core."""
+    query, viewer, firsts = BOUNDED[name]
+    settings.GRAPHQL_PLANS = planned
+    settings.GRAPHQL_PLAN_AFTER = 1
+    authorization = shop.viewers[viewer]
+    headers = {"HTTP_AUTHORIZATION": authorization} if authorization else {}
+    counts, sizes = [], []
+    for first in firsts:
+        with CaptureQueriesContext(connection) as queries:
+            response = Client().post(
+                "/graphql/",
+                json.dumps({"query": query, "variables": {"first": first}}),
+                content_type="application/json",
+                **headers,
+            )
+        body = json.loads(response.content)
+        assert "errors" not in body, body
+        counts.append(len(queries))
+        sizes.append(len(response.content))
+    assert outcomes == (["planned", "planned"] if planned else [])
+    assert sizes[0] < sizes[1]
+    assert counts[0] == counts[1], counts
 
 
 def test_an_error_is_graphql_cores_own(shop, settings, outcomes):
