@@ -14,24 +14,33 @@ key), and each field compiled into a closure that knows its type:
 
 - a value the schema reads from memory (a column, an id, a related row or a
   prefetched list: schema.fast_fields) is read directly, without a resolve info;
+- a resolver that takes only its source (``price(self, root)``), with no
+  arguments, extensions or permissions, is called as a plain function;
 - any other field calls its own resolver, through the extensions' middleware, with
   the resolve info and arguments graphql-core would give it (arguments coerced
   once per request): permissions, the optimizer, cache tags and every resolver's
   own logic run as they do today;
+- a list of a model's rows below their parent (Product.variants,
+  ProductVariant.attributes) whose whole selection is columns, ids, joined
+  related rows and such resolvers is read with ``values()`` for every parent of
+  the answer at once, through the queryset the optimizer would prefetch it with
+  (``RowsPlan``), instead of model instances; the resolver above it is handed the
+  selection without it, so the optimizer does not prefetch it too;
 - values are completed by closures made for their type (non-null, list, scalar or
   enum serialization, object) instead of graphql-core's dispatch.
 
 The plan is an optimisation, never a second source of truth: whatever it cannot
 do exactly sends the request down graphql-core's path, whole. At compile time, a
 document with introspection, an interface or union in its answer, or a
-subscription or mutation is never planned. At run time, an exception in a
-resolver, a null where the schema says non-null, a value a scalar cannot
-serialize or a resolver answering asynchronously abandons the plan's answer and
+subscription or mutation is never planned, nor is a query run on an event loop
+(over WebSocket, where resolvers answer with awaitables). At run time, an
+exception in a resolver, a null where the schema says non-null, a value a scalar
+cannot serialize or a resolver answering asynchronously abandons the answer and
 graphql-core executes the operation from the start, so errors (their messages,
 paths and the nulls they propagate) are always graphql-core's own.
 tests/schema/test_plans.py holds the plan's answers byte-identical to
 graphql-core's for every document of the tests, the README, the benchmarks and
-the Apollo quick start, and for generated ones.
+the Apollo journey, and for generated ones.
 """
 
 from __future__ import annotations
@@ -41,6 +50,8 @@ import inspect
 import threading
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable
+from decimal import Decimal
+from enum import Enum
 from typing import Any
 
 from django.conf import settings
@@ -78,6 +89,9 @@ from strawberry_django.optimizer import optimizer as current_optimizer
 
 from schema.fast_fields import FIELD, KIND, MISSING, READ
 from shop.catalog.cache_tags import record, values_tag, values_taggable
+
+# Argument values a resolver cannot change in place.
+_IMMUTABLE = (str, int, float, bool, type(None), Enum, Decimal, tuple)
 
 
 class Abandon(Exception):
@@ -120,7 +134,10 @@ class Run:
             arguments = get_argument_values(
                 field.definition, field.nodes[0], context.variable_values
             )
-            self.arguments[field] = arguments
+            # kept for the field's next source unless a resolver could change
+            # them (lists and input objects are coerced afresh, as graphql-core)
+            if all(isinstance(v, _IMMUTABLE) for v in arguments.values()):
+                self.arguments[field] = arguments
         info = field.info(context, path, field.resolver_nodes)
         result = resolver(source, info, **arguments)
         if context.is_awaitable(result):
@@ -609,7 +626,7 @@ class _Compiler:
             field.execute = _executor(field)
             plans.append(field)
         for field in plans:
-            if field.read is None and field.definition is not None and field.has_rows():
+            if field.definition is not None and field.has_rows():
                 field.resolver_nodes = [field.without_rows()]
         return plans
 
