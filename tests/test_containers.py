@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.servers import stop_group
+from tests.e2e.servers import free_port, stop_group
 
 # One worker runs the module: its fixtures run scripts/check-containers and build
 # the image's /app, once.
@@ -103,12 +103,6 @@ def runtime_env() -> dict[str, str]:
         if keyword == "ENV":
             env.update(pair.split("=", 1) for pair in shlex.split(arguments))
     return env
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def process_env(app: Path, **env: str) -> dict[str, str]:

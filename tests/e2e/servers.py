@@ -3,6 +3,7 @@
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -27,9 +28,31 @@ def server_database_url() -> str:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free port that another test's server will not be given before this
+    one's server binds it (a dev server seeds its catalog first, for seconds).
+
+    Not bind(0): the kernel hands out its ephemeral ports in turn, so a server
+    started meanwhile on another worker could get the same one, and the probe
+    would find that server answering. Ports below the ephemeral range are never
+    handed out by the kernel; picked at random, two workers meet on one about
+    once in 20,000 pairs."""
+    low = _ephemeral_low()
+    while True:
+        port = random.randrange(10_000, low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+
+
+def _ephemeral_low() -> int:
+    try:
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+        return int(text.split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def stop_group(

@@ -349,14 +349,17 @@ def test_the_corpus_holds_the_storefronts_documents():
 
 
 def test_every_written_document_answers_the_same_planned(shop, settings, outcomes):
-    """Each document of the corpus, as written and as Apollo sends it, for each
-    viewer: the same status and bytes."""
+    """Each document of the corpus, as written for each viewer and as Apollo
+    sends it for a signed-in one: the same status and bytes."""
     checked = planned_count = 0
     for text, origin in corpus().items():
-        for document in (text, with_typenames(text)):
+        # as written for every viewer; as Apollo sends it for one (the
+        # __typename fields are answered without resolvers)
+        buyer = {"buyer": shop.viewers["buyer"]}
+        for document, viewers in ((text, shop.viewers), (with_typenames(text), buyer)):
             for operation in _operations(document):
                 variables = _variables(document, operation, shop.values)
-                for viewer, authorization in shop.viewers.items():
+                for viewer, authorization in viewers.items():
                     plain, planned = ask(
                         settings,
                         outcomes,
@@ -370,7 +373,7 @@ def test_every_written_document_answers_the_same_planned(shop, settings, outcome
                     assert b"INTERNAL_SERVER_ERROR" not in plain.body, where
                     checked += 1
                     planned_count += planned.outcome == "planned"
-    assert checked >= 900
+    assert checked >= 600
     # most documents are served by their plan, not abandoned to graphql-core
     assert planned_count >= checked * 0.7, (planned_count, checked)
 
