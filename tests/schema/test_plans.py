@@ -296,7 +296,7 @@ def outcomes(monkeypatch) -> list[str]:
     return seen
 
 
-def ask(settings, outcomes, query, variables, authorization, operation_name=None):
+def ask(outcomes, query, variables, authorization, operation_name=None):
     body = {"query": query, "variables": variables}
     if operation_name:
         body["operationName"] = operation_name
@@ -348,7 +348,7 @@ def test_the_corpus_holds_the_storefronts_documents():
     assert any("query ProductPage" in t for t in bench)
 
 
-def test_every_written_document_answers_the_same_planned(shop, settings, outcomes):
+def test_every_written_document_answers_the_same_planned(shop, outcomes):
     """Each document of the corpus, as written for each viewer and as Apollo
     sends it for a signed-in one: the same status and bytes."""
     checked = planned_count = 0
@@ -361,7 +361,6 @@ def test_every_written_document_answers_the_same_planned(shop, settings, outcome
                 variables = _variables(document, operation, shop.values)
                 for viewer, authorization in viewers.items():
                     plain, planned = ask(
-                        settings,
                         outcomes,
                         document,
                         variables,
@@ -442,13 +441,11 @@ STOREFRONT = {
 
 
 @pytest.mark.parametrize("name", STOREFRONT)
-def test_the_storefronts_documents_are_served_by_their_plan(
-    shop, settings, outcomes, name
-):
+def test_the_storefronts_documents_are_served_by_their_plan(shop, outcomes, name):
     query, variables, viewer = STOREFRONT[name]
     if variables is None:
         variables = {"token": shop.values["token"]}
-    plain, planned = ask(settings, outcomes, query, variables, shop.viewers[viewer])
+    plain, planned = ask(outcomes, query, variables, shop.viewers[viewer])
     assert_same(plain, planned, name)
     assert planned.outcome == "planned"
     body = json.loads(planned.body)
@@ -512,13 +509,13 @@ def test_a_list_is_read_with_a_bounded_number_of_queries(
     assert counts[0] == counts[1], counts
 
 
-def test_an_error_is_graphql_cores_own(shop, settings, outcomes):
+def test_an_error_is_graphql_cores_own(shop, outcomes):
     """A resolver's error abandons the plan: graphql-core answers it whole."""
     query = (
         "{ products(first: 2) { edges { node { name } } } "
         'product(slug: "x", id: "y") { name } }'
     )
-    plain, planned = ask(settings, outcomes, query, {}, None)
+    plain, planned = ask(outcomes, query, {}, None)
     assert_same(plain, planned, query)
     assert planned.outcome == "abandoned"
     assert json.loads(planned.body)["errors"]
@@ -556,11 +553,11 @@ def test_a_persisted_query_is_planned_at_its_first_execution(shop, settings, out
     assert outcomes == ["planned"]
 
 
-def test_include_and_skip_follow_the_variables(shop, settings, outcomes):
+def test_include_and_skip_follow_the_variables(shop, outcomes):
     query = """query($with: Boolean!) { products(first: 2) { edges { node {
       name variants @include(if: $with) { sku } slug @skip(if: $with) } } } }"""
     for value in (True, False, True):
-        plain, planned = ask(settings, outcomes, query, {"with": value}, None)
+        plain, planned = ask(outcomes, query, {"with": value}, None)
         assert_same(plain, planned, str(value))
         assert planned.outcome == "planned"
     assert b'"sku":"LAMP"' in planned.body
@@ -632,7 +629,7 @@ SERVED_SDL = graphql.build_schema(schema.as_str())
 
 
 @pytest.mark.parametrize("part", [1, 2, 3, 4])
-def test_generated_queries_answer_the_same_planned(shop, settings, outcomes, part):
+def test_generated_queries_answer_the_same_planned(shop, outcomes, part):
     """Generated queries (hypothesis-graphql) with the shop's ids, slugs and SKUs
     as arguments, each as one of the viewers."""
     queries = hypothesis_graphql.queries(
@@ -650,7 +647,7 @@ def test_generated_queries_answer_the_same_planned(shop, settings, outcomes, par
         document = data.draw(queries)
         viewer = data.draw(st.sampled_from(sorted(shop.viewers)), label="viewer")
         note(document)
-        plain, planned = ask(settings, outcomes, document, {}, shop.viewers[viewer])
+        plain, planned = ask(outcomes, document, {}, shop.viewers[viewer])
         assert_same(plain, planned, document)
         # the plan gives up only on what graphql-core answers with an error
         if planned.outcome == "abandoned":
