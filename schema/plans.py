@@ -89,6 +89,7 @@ from strawberry_django.optimizer import optimizer as current_optimizer
 
 from schema.fast_fields import FIELD, KIND, MISSING, READ
 from shop.catalog.cache_tags import record, values_tag, values_taggable
+from shop.core.metrics import graphql_plan_record
 
 # Argument values a resolver cannot change in place.
 _IMMUTABLE = (str, int, float, bool, type(None), Enum, Decimal, tuple)
@@ -954,9 +955,12 @@ class PlanExecutionContext(ExecutionContext):
             plan = PLANS.plan_for(self, at_once=_planned_at_once(self.context_value))
             if plan is not None:
                 try:
-                    return plan.execute(self, root_value)
+                    data = plan.execute(self, root_value)
                 except Abandon:
-                    pass
+                    graphql_plan_record(abandoned=True)
+                else:
+                    graphql_plan_record(abandoned=False)
+                    return data
         return super().execute_operation(operation, root_value)
 
 

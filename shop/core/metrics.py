@@ -66,6 +66,13 @@ GRAPHQL_DURATION = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 
+GRAPHQL_PLANS = Counter(
+    "shop_graphql_plans",
+    "Queries run as a compiled plan (schema.plans), by outcome (planned: the plan "
+    "answered; abandoned: graphql-core answered again, as for an error).",
+    ["outcome"],
+)
+
 
 def enabled() -> bool:
     return settings.METRICS_ENABLED
@@ -149,6 +156,12 @@ def graphql_operation_record(
     GRAPHQL_OPERATIONS.labels(kind, label, "error" if failed else "ok").inc()
     if seconds is not None:
         GRAPHQL_DURATION.labels(kind, label).observe(seconds)
+
+
+def graphql_plan_record(*, abandoned: bool) -> None:
+    """Count one execution of a query plan (while METRICS_ENABLED is on)."""
+    if settings.METRICS_ENABLED:
+        GRAPHQL_PLANS.labels("abandoned" if abandoned else "planned").inc()
 
 
 # ---------------------------------------------------------------- Celery

@@ -17,6 +17,7 @@ from django.utils import timezone
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 
+from schema.plans import PLANS
 from shop.core import metrics
 from shop.orders.models import Order
 from tests.e2e.servers import gunicorn, server_database_url
@@ -108,6 +109,7 @@ def test_a_token_is_required_when_set(db, metrics_on):
 
 def test_requests_and_operations_are_counted_and_timed(db, metrics_on):
     client = Client()
+    PLANS.clear()  # no query of an earlier test is known
     before = scrape(client)
 
     post(client, FACETS)
@@ -138,6 +140,10 @@ def test_requests_and_operations_are_counted_and_timed(db, metrics_on):
     assert moved(f"{duration}_bucket", type="query", name="Facets", le="+Inf") == 2
     assert moved(f"{duration}_count", type="mutation", name="Rename") == 1
     assert moved(f"{duration}_sum", type="query", name="Facets") > 0
+
+    # the second Facets ran as its plan (GRAPHQL_PLAN_AFTER is 2)
+    assert moved("shop_graphql_plans_total", outcome="planned") == 1
+    assert moved("shop_graphql_plans_total", outcome="abandoned") == 0
 
     http = "shop_http_requests_total"
     assert moved(http, method="POST", route="/graphql/", status="200") == 6
