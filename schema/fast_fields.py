@@ -12,16 +12,19 @@ hooks (they have nothing to do for a scalar already in memory: the optimizer onl
 acts on querysets and managers). A field qualifies only when nothing could differ:
 
 - a column of a Django model whose class attribute is a plain
-  ``DeferredAttribute`` (not a file field or any other wrapping descriptor), an
-  annotation (``inStock``), or an attribute of a plain strawberry type (``Money``);
-- no resolver of its own, no arguments, no field extensions (permissions), a
-  scalar or enum type;
+  ``DeferredAttribute`` (not a file field or any other wrapping descriptor) or an
+  annotation (``inStock``), with no resolver of its own, no arguments, no field
+  extensions (permissions), a scalar or enum type;
+- any attribute of a plain strawberry type (``Money.amount``, an edge's
+  ``node``), with no resolver, arguments or extensions;
+- a related row loaded with its parent, or a list the optimizer prefetched;
 - a Relay ``id`` of a Django node type that keeps strawberry's own id and type
   name resolution.
 
 When the value is not loaded (a deferred column, an annotation the optimizer did
 not add, a root that is not a model instance) the field's own resolver answers,
-exactly as before.
+exactly as before. Each fast resolver also carries its ``read`` (the value or
+MISSING), its ``kind`` and its strawberry field, for schema.plans.
 """
 
 from collections.abc import Callable
