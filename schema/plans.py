@@ -88,7 +88,12 @@ from strawberry_django.optimizer import OptimizerConfig, _get_prefetch_queryset
 from strawberry_django.optimizer import optimizer as current_optimizer
 
 from schema.fast_fields import FIELD, KIND, MISSING, READ
-from shop.catalog.cache_tags import record, values_tag, values_taggable
+from shop.catalog.cache_tags import (
+    record,
+    tags_collecting,
+    values_tag,
+    values_taggable,
+)
 from shop.core.metrics import graphql_plan_record
 
 # Argument values a resolver cannot change in place.
@@ -485,14 +490,18 @@ class RowsPlan:
         groups: dict[Any, list[dict]] = defaultdict(list)
         if keys:
             rows = queryset.filter(**{f"{self.link}__in": keys}).values(*self.columns)
-            tags = []
             for row in rows:
                 groups[row[self.link]].append(row)
-                for model, prefix in self.tagged:
-                    tag = values_tag(model, row, prefix)
-                    if tag is not None:
-                        tags.append(tag)
-            record(*tags)
+            if tags_collecting():  # the response cache keeps this answer
+                record(
+                    *(
+                        tag
+                        for rows_of_one in groups.values()
+                        for row in rows_of_one
+                        for model, prefix in self.tagged
+                        if (tag := values_tag(model, row, prefix)) is not None
+                    )
+                )
         run_row = self.run_row
         for key, target, path in waiting:
             target.extend(
@@ -822,7 +831,7 @@ class _Compiler:
             root_type,
             operation.selection_set,
         )
-        return Plan(root_type, _object_runner(self.fields(root_type, collected)))
+        return Plan(_object_runner(self.fields(root_type, collected)))
 
 
 def _named(output_type: Any) -> Any:
@@ -838,10 +847,9 @@ def _no_objects(object_type: GraphQLObjectType):
 class Plan:
     """An operation compiled for one set of @include/@skip values."""
 
-    __slots__ = ("root_type", "run_root")
+    __slots__ = ("run_root",)
 
-    def __init__(self, root_type: GraphQLObjectType, run_root) -> None:
-        self.root_type = root_type
+    def __init__(self, run_root) -> None:
         self.run_root = run_root
 
     def execute(self, context: ExecutionContext, root_value: Any) -> dict:

@@ -252,10 +252,6 @@ class ShopGraphQLView(GraphQLView):
 REQUEST_ERROR_CODES = frozenset({"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED"})
 
 
-def _json_default(value: object) -> object:
-    return _DJANGO_JSON.default(value)
-
-
 _DJANGO_JSON = DjangoJSONEncoder()
 
 
@@ -263,7 +259,7 @@ def answer_json(data: object) -> bytes:
     """``data`` as JSON bytes; what orjson cannot write (an integer beyond 64
     bits) is written by json.dumps as before."""
     try:
-        return orjson.dumps(data, default=_json_default)
+        return orjson.dumps(data, default=_DJANGO_JSON.default)
     except (orjson.JSONEncodeError, TypeError):
         return json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
 

@@ -194,13 +194,21 @@ _ROW_TAGS = {
 }
 
 
-def _row_recorder(parent_column: str | None, parent: str | None, own: str):
+def _row_tag(rule: tuple, parent_id, pk) -> str | None:
+    """The rule of _ROW_TAGS: the parent's tag when its id was read, else the
+    row's own (None for a join that found no row)."""
+    _parent_column, parent, own = rule
+    if parent_id is not None:
+        return f"{parent}-{parent_id}"
+    return None if pk is None else f"{own}-{pk}"
+
+
+def _row_recorder(rule: tuple):
+    parent_column = rule[0]
+
     def tag_of(instance) -> str:
-        if parent_column is not None:
-            parent_id = instance.__dict__.get(parent_column)
-            if parent_id is not None:
-                return f"{parent}-{parent_id}"
-        return f"{own}-{instance.pk}"
+        parent_id = instance.__dict__.get(parent_column) if parent_column else None
+        return _row_tag(rule, parent_id, instance.pk)
 
     return tag_of
 
@@ -212,13 +220,9 @@ def values_tag(model, row, prefix: str = "") -> str | None:
     rule = _ROW_TAGS.get(model._meta.label)
     if rule is None:
         return None
-    parent_column, parent, own = rule
-    if parent_column is not None:
-        parent_id = row.get(prefix + parent_column)
-        if parent_id is not None:
-            return f"{parent}-{parent_id}"
-    pk = row[prefix + model._meta.pk.attname]
-    return None if pk is None else f"{own}-{pk}"
+    parent_column = rule[0]
+    parent_id = row.get(prefix + parent_column) if parent_column else None
+    return _row_tag(rule, parent_id, row[prefix + model._meta.pk.attname])
 
 
 def values_taggable(model) -> bool:
@@ -265,10 +269,10 @@ def install_row_tags() -> None:
     from django.apps import apps
     from django.contrib.auth import get_user_model
 
-    for label, (column, parent, own) in _ROW_TAGS.items():
+    for label, rule in _ROW_TAGS.items():
         model = apps.get_model(label)
         if not getattr(model, "_shop_cache_tagged", False):
-            model.from_db = _tagging_from_db(model, _row_recorder(column, parent, own))
+            model.from_db = _tagging_from_db(model, _row_recorder(rule))
             model._shop_cache_tagged = True
     user = get_user_model()
     if not getattr(user, "_shop_cache_tagged", False):
