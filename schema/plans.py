@@ -350,6 +350,19 @@ def _executor(field: FieldPlan) -> Callable[[Run, Any, Path | None], Any]:
     if field.rows is not None:
         return field.rows.waiting_executor(field)
 
+    if read is not None and isinstance(
+        _named(field.definition.type), GraphQLScalarType | GraphQLEnumType
+    ):
+        # a scalar read from memory needs no path (only a resolver call does)
+
+        def read_leaf(run: Run, source: Any, path: Path | None) -> Any:
+            value = read(source)
+            if value is MISSING:
+                value = run.resolve(field, source, Path(path, key, parent_name))
+            return complete(run, value, None)
+
+        return read_leaf
+
     if read is not None:
 
         def read_field(run: Run, source: Any, path: Path | None) -> Any:
